@@ -1,0 +1,360 @@
+//! The process registry: finding a process by name, to run it in another OS
+//! process or on another node.
+//!
+//! On one OS process, a [`Process`] is a closure and runs where it was made.
+//! To run it somewhere else (`.os_process()`, `.on_host(..)`, `.cluster(..)` on
+//! the `parallel` backend), the other side must be able to make the same
+//! process from the same arguments. It runs the same binary, so it has the same
+//! code; what it needs is a way to find the constructor by name and a byte
+//! form of the arguments. The registry provides both:
+//!
+//! - every non-generic `#[process]` function adds a [`ProcessEntry`] to
+//!   [`PROCESS_REGISTRY`] at link time (no code runs at start-up). Its name is
+//!   the function's path, `module_path!()::fn_name` (for example
+//!   `my_app::workers::square`), and its `construct` function decodes the
+//!   argument tuple from [`postcard`] bytes, builds the process, and encodes
+//!   its result back to postcard bytes;
+//! - on platforms where link-time collection does not work, and for processes
+//!   not made by `#[process]`, [`register`] adds an entry at run time;
+//! - [`lookup`] finds an entry by name; [`names`] lists them all.
+//!
+//! A process whose arguments or result are not serializable [`Message`]s is
+//! registered too, but constructing it from bytes fails with a clear
+//! [`Error::Config`]: it can only run in the OS process that made it.
+//!
+//! # The registry hash
+//!
+//! Two programs that exchange processes by name must agree on what the names
+//! mean. [`registry_hash`] is a stable 64-bit FNV-1a hash of the sorted names;
+//! the two sides of a link compare it at the handshake and refuse to run a
+//! process when it differs, which catches a node running a different build.
+//! The hash does not depend on addresses, the order of linking, or the run.
+//!
+//! ```
+//! use csp_runtime::registry;
+//!
+//! let before = registry::registry_hash();
+//! assert_eq!(before, registry::registry_hash());
+//! let bytes = registry::encode_args("doc::example", &(3u64, String::from("x")))?;
+//! let back: (u64, String) = registry::decode("doc::example", "arguments", &bytes)?;
+//! assert_eq!(back, (3, "x".to_owned()));
+//! # Ok::<(), csp_runtime::Error>(())
+//! ```
+//!
+//! [`Message`]: crate::Message
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Mutex, PoisonError};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Error, Process, Result};
+
+/// How to make a process from bytes: its registered name and its constructor.
+///
+/// `construct` takes the postcard encoding of the tuple of the process's
+/// arguments, and returns a process whose value is the postcard encoding of
+/// the process's result (see [`decode`] for the other side).
+#[derive(Clone, Copy)]
+pub struct ProcessEntry {
+    /// The process's name: `module_path!()::fn_name` for a `#[process]` fn.
+    pub name: &'static str,
+    /// Makes the process from its encoded arguments.
+    pub construct: fn(&[u8]) -> Result<Process<Vec<u8>>>,
+}
+
+impl fmt::Debug for ProcessEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessEntry")
+            .field("name", &self.name)
+            .field("construct", &(self.construct as *const ()))
+            .finish()
+    }
+}
+
+/// The processes registered at link time by `#[process]` (one entry per
+/// non-generic `#[process]` fn). Prefer [`lookup`] and [`names`], which also
+/// see the entries added by [`register`].
+#[linkme::distributed_slice]
+pub static PROCESS_REGISTRY: [ProcessEntry];
+
+/// The entries added at run time by [`register`].
+static REGISTERED: Mutex<Vec<ProcessEntry>> = Mutex::new(Vec::new());
+
+fn registered() -> std::sync::MutexGuard<'static, Vec<ProcessEntry>> {
+    // The vector is only pushed to under the lock: a panic elsewhere cannot
+    // leave it half-changed, so a poisoned lock still guards good data.
+    REGISTERED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn same_construct(a: &ProcessEntry, b: &ProcessEntry) -> bool {
+    std::ptr::fn_addr_eq(a.construct, b.construct)
+}
+
+/// Adds an entry at run time, for platforms where link-time registration does
+/// not collect entries and for processes not made by `#[process]`.
+/// Registering the same entry again does nothing.
+///
+/// ```
+/// use csp_runtime::registry::{self, ProcessEntry};
+/// use csp_runtime::{Process, Result};
+///
+/// fn answer(_args: &[u8]) -> Result<Process<Vec<u8>>> {
+///     Ok(Process::new("answer", || registry::encode_result("doc::answer", &42u32)))
+/// }
+///
+/// registry::register(ProcessEntry { name: "doc::answer", construct: answer })?;
+/// assert!(registry::lookup("doc::answer").is_some());
+/// assert!(registry::names().contains(&"doc::answer"));
+/// # Ok::<(), csp_runtime::Error>(())
+/// ```
+///
+/// # Errors
+/// `Config` when another constructor is already registered under the same
+/// name (at link time or by an earlier call).
+pub fn register(entry: ProcessEntry) -> Result<()> {
+    let clash = |existing: &ProcessEntry| {
+        Error::config(format!(
+            "process '{}' is already registered with another constructor; \
+             every registered process needs its own name",
+            existing.name
+        ))
+    };
+    if let Some(existing) = PROCESS_REGISTRY.iter().find(|e| e.name == entry.name) {
+        return if same_construct(existing, &entry) {
+            Ok(())
+        } else {
+            Err(clash(existing))
+        };
+    }
+    let mut list = registered();
+    if let Some(existing) = list.iter().find(|e| e.name == entry.name) {
+        return if same_construct(existing, &entry) {
+            Ok(())
+        } else {
+            Err(clash(existing))
+        };
+    }
+    list.push(entry);
+    Ok(())
+}
+
+/// Finds a process by its registered name: first among the `#[process]`
+/// entries collected at link time, then among those added by [`register`].
+/// If a name occurs twice (which `#[process]` cannot produce), the first
+/// entry wins.
+pub fn lookup(name: &str) -> Option<ProcessEntry> {
+    PROCESS_REGISTRY
+        .iter()
+        .find(|e| e.name == name)
+        .copied()
+        .or_else(|| registered().iter().find(|e| e.name == name).copied())
+}
+
+/// Every registered name, sorted, each once.
+pub fn names() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = PROCESS_REGISTRY.iter().map(|e| e.name).collect();
+    all.extend(registered().iter().map(|e| e.name));
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// A stable hash of the registry's contents: 64-bit FNV-1a over the sorted
+/// names joined by `'\n'`. Two programs built from the same code have the same
+/// hash; they compare it at handshake before running processes for each other.
+pub fn registry_hash() -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut hash = OFFSET;
+    for (i, name) in names().iter().enumerate() {
+        let sep: &[u8] = if i == 0 { b"" } else { b"\n" };
+        for &b in sep.iter().chain(name.as_bytes()) {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(PRIME);
+        }
+    }
+    hash
+}
+
+/// Encodes a process's argument tuple for [`ProcessEntry::construct`].
+///
+/// # Errors
+/// `Config` naming `process` when an argument cannot be serialized (a channel
+/// end that cannot leave this OS process, a sequence of unknown length, ...).
+pub fn encode_args<A: Serialize + ?Sized>(process: &str, args: &A) -> Result<Vec<u8>> {
+    encode(process, "arguments", args)
+}
+
+/// Encodes a process's result, as the process made by
+/// [`ProcessEntry::construct`] does.
+///
+/// # Errors
+/// `Config` naming `process` when the value cannot be serialized.
+pub fn encode_result<X: Serialize + ?Sized>(process: &str, value: &X) -> Result<Vec<u8>> {
+    encode(process, "result", value)
+}
+
+fn encode<X: Serialize + ?Sized>(process: &str, what: &str, value: &X) -> Result<Vec<u8>> {
+    postcard::to_allocvec(value).map_err(|e| {
+        Error::config(format!(
+            "cannot encode the {what} of process '{process}': {e}"
+        ))
+    })
+}
+
+/// Decodes the `what` (`"arguments"`, `"result"`) of `process` from postcard
+/// bytes. Bad bytes (truncated, garbage, or with bytes left over) are an
+/// error, never a panic.
+///
+/// # Errors
+/// `Config` saying what could not be decoded, for which process, and why.
+pub fn decode<T: DeserializeOwned>(process: &str, what: &str, bytes: &[u8]) -> Result<T> {
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(Error::config(format!(
+            "cannot decode the {what} of process '{process}': {} bytes left over after the value",
+            rest.len()
+        ))),
+        Err(e) => Err(Error::config(format!(
+            "cannot decode the {what} of process '{process}': {e}"
+        ))),
+    }
+}
+
+/// Autoref specialization used by `#[process]`: the registered constructor of
+/// a process with argument tuple `A` and result `X` decodes and encodes when
+/// `A: DeserializeOwned` and `X: Serialize` ([`ViaDecode`]), and otherwise
+/// fails with a clear error ([`ViaNoDecode`]). Not public API.
+#[doc(hidden)]
+pub struct ArgsProbe<A, X>(PhantomData<fn() -> (A, X)>);
+
+impl<A, X> ArgsProbe<A, X> {
+    /// A probe for argument tuple `A` and result `X`.
+    #[inline]
+    pub const fn new() -> Self {
+        ArgsProbe(PhantomData)
+    }
+}
+
+impl<A, X> Default for ArgsProbe<A, X> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<A, X> fmt::Debug for ArgsProbe<A, X> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ArgsProbe")
+    }
+}
+
+/// Picked when the arguments decode and the result encodes.
+#[doc(hidden)]
+pub trait ViaDecode<A, X> {
+    /// Decodes the arguments, makes the process, encodes its result.
+    fn __csp_construct(
+        &self,
+        name: &'static str,
+        bytes: &[u8],
+        make: fn(A) -> Process<X>,
+    ) -> Result<Process<Vec<u8>>>;
+}
+
+impl<A: DeserializeOwned, X: Serialize + Send + 'static> ViaDecode<A, X> for &ArgsProbe<A, X> {
+    fn __csp_construct(
+        &self,
+        name: &'static str,
+        bytes: &[u8],
+        make: fn(A) -> Process<X>,
+    ) -> Result<Process<Vec<u8>>> {
+        let args: A = decode(name, "arguments", bytes)?;
+        let (pname, run) = make(args).into_parts();
+        // `run` already catches a panic and poisons or retires the ends of the
+        // arguments; the outer process only encodes the value.
+        Ok(Process::new(pname, move || {
+            let value = run()?;
+            encode_result(name, &value)
+        }))
+    }
+}
+
+/// Picked otherwise: the process cannot be made from bytes.
+#[doc(hidden)]
+pub trait ViaNoDecode<A, X> {
+    /// Fails: the arguments or the result are not serializable.
+    fn __csp_construct(
+        &self,
+        name: &'static str,
+        bytes: &[u8],
+        make: fn(A) -> Process<X>,
+    ) -> Result<Process<Vec<u8>>>;
+}
+
+impl<A, X> ViaNoDecode<A, X> for ArgsProbe<A, X> {
+    fn __csp_construct(
+        &self,
+        name: &'static str,
+        _bytes: &[u8],
+        _make: fn(A) -> Process<X>,
+    ) -> Result<Process<Vec<u8>>> {
+        Err(Error::config(format!(
+            "process {name} cannot run in another OS process: \
+             its arguments or result are not serializable Messages"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nothing(_: &[u8]) -> Result<Process<Vec<u8>>> {
+        Ok(Process::new("nothing", || Ok(Vec::new())))
+    }
+
+    fn other(_: &[u8]) -> Result<Process<Vec<u8>>> {
+        Err(Error::config("other"))
+    }
+
+    #[test]
+    fn fnv_of_nothing_is_the_offset_basis() {
+        // With no entries at all the hash is FNV-1a of the empty string.
+        let empty: u64 = 0xcbf2_9ce4_8422_2325;
+        if names().is_empty() {
+            assert_eq!(registry_hash(), empty);
+        }
+    }
+
+    #[test]
+    fn register_twice_same_is_ok_other_is_error() {
+        let e = ProcessEntry {
+            name: "registry::tests::nothing",
+            construct: nothing,
+        };
+        register(e).unwrap();
+        register(e).unwrap();
+        let clash = register(ProcessEntry {
+            name: "registry::tests::nothing",
+            construct: other,
+        })
+        .unwrap_err();
+        assert!(matches!(&clash, Error::Config(m) if m.contains("registry::tests::nothing")));
+        assert!(lookup("registry::tests::nothing").is_some());
+        let n = names();
+        assert!(n.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn decode_rejects_garbage_and_leftovers() {
+        let bytes = encode_args("p", &(1u8, 2u8)).unwrap();
+        let ok: (u8, u8) = decode("p", "arguments", &bytes).unwrap();
+        assert_eq!(ok, (1, 2));
+        let left = decode::<u8>("p", "arguments", &bytes).unwrap_err();
+        assert!(matches!(&left, Error::Config(m) if m.contains("left over") && m.contains("'p'")));
+        let bad = decode::<String>("p", "arguments", &[0xff, 0xff, 0xff]).unwrap_err();
+        assert!(matches!(&bad, Error::Config(m) if m.contains("arguments")));
+    }
+}
