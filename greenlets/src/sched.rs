@@ -28,7 +28,7 @@
 //! - The scheduler's `RefCell` is never borrowed across a coroutine switch.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -205,20 +205,70 @@ pub(crate) struct Sched {
     pool: StackPool,
     in_run: bool,
     config: Config,
+    /// Set while a `with_sched` call holds `&mut Sched`.
+    busy: bool,
 }
 
 thread_local! {
-    static SCHED: RefCell<Option<Box<Sched>>> = const { RefCell::new(None) };
+    /// This thread's scheduler, or null before first use. A plain pointer in a
+    /// const thread-local with no destructor: reading it costs one load, with
+    /// no lazy-initialisation or destructor-state check (measured: the
+    /// `RefCell<Option<Box<_>>>` it replaced was a third of the time per hop).
+    static SCHED: Cell<*mut Sched> = const { Cell::new(std::ptr::null_mut()) };
+    /// Owns the scheduler and drops it when the thread ends.
+    static OWNER: RefCell<Option<Box<Sched>>> = const { RefCell::new(None) };
+}
+
+#[cold]
+fn init_sched() -> *mut Sched {
+    let mut boxed = Box::new(Sched::new(Config::new()));
+    let ptr: *mut Sched = &mut *boxed;
+    let owned = OWNER.try_with(|o| {
+        if let Ok(mut o) = o.try_borrow_mut() {
+            *o = Some(boxed);
+            true
+        } else {
+            false
+        }
+    });
+    if owned != Ok(true) {
+        // The thread is ending (its destructors run): leak this late scheduler
+        // rather than free it while the pointer may still be used.
+        return Box::into_raw(Box::new(Sched::new(Config::new())));
+    }
+    SCHED.set(ptr);
+    ptr
 }
 
 /// Runs `f` on this thread's scheduler, making it on first use.
+///
+/// # Panics
+/// If called again from inside `f` (a bug in this crate, never user input).
 #[inline]
 pub(crate) fn with_sched<R>(f: impl FnOnce(&mut Sched) -> R) -> R {
-    SCHED.with(|cell| {
-        let mut guard = cell.borrow_mut();
-        let s = guard.get_or_insert_with(|| Box::new(Sched::new(Config::new())));
-        f(s)
-    })
+    let mut p = SCHED.get();
+    if p.is_null() {
+        p = init_sched();
+    }
+    // SAFETY: `p` points to this thread's scheduler, which lives (owned by
+    // `OWNER`) until the thread's destructors run, and `Sched::drop` resets
+    // `SCHED` to null first. Only this thread reads `SCHED`. The `busy` flag,
+    // read and written through the raw pointer without making a reference,
+    // guarantees that no other `&mut Sched` from an enclosing `with_sched`
+    // exists while we make this one; `Busy` clears it even if `f` panics.
+    unsafe {
+        assert!(!(*p).busy, "csp-greenlets: the scheduler was re-entered");
+        (*p).busy = true;
+        struct Busy(*mut Sched);
+        impl Drop for Busy {
+            fn drop(&mut self) {
+                // SAFETY: same pointer, same thread, still alive (see above).
+                unsafe { (*self.0).busy = false };
+            }
+        }
+        let _busy = Busy(p);
+        f(&mut *p)
+    }
 }
 
 impl Sched {
@@ -250,6 +300,7 @@ impl Sched {
             pool: StackPool::new(config.stack_size),
             in_run: false,
             config: Config::new(),
+            busy: false,
         };
         s.apply(config);
         s
@@ -461,6 +512,19 @@ impl Sched {
         }
     }
 
+    /// Puts a process's coroutine back after it suspended, or finishes it.
+    fn after_resume(&mut self, pid: Pid, result: CoroutineResult<(), ()>, coro: Coro) {
+        self.current = MAIN;
+        match result {
+            CoroutineResult::Yield(()) => {
+                if let Some(p) = self.proc_mut(pid) {
+                    p.coro = Some(coro);
+                }
+            }
+            CoroutineResult::Return(()) => self.finish(pid, coro),
+        }
+    }
+
     /// Finds the next thing to run, waiting for timers and io as needed.
     fn next(&mut self) -> Next {
         loop {
@@ -587,6 +651,12 @@ impl Sched {
 
 impl Drop for Sched {
     fn drop(&mut self) {
+        let me: *mut Sched = self;
+        let _ = SCHED.try_with(|p| {
+            if p.get() == me {
+                p.set(std::ptr::null_mut());
+            }
+        });
         // Processes still suspended when the thread ends cannot be unwound
         // safely (unwinding them would run code that needs this scheduler,
         // which is being destroyed). Leak them: their stacks are never reused.
@@ -645,34 +715,31 @@ pub(crate) fn yield_now() {
 
 /// Main's side of the loop: run processes until main is woken.
 fn run_loop() {
+    let mut last: Option<(Pid, CoroutineResult<(), ()>, Coro)> = None;
     loop {
-        match with_sched(Sched::next) {
-            Next::Main => {
-                with_sched(|s| s.current = MAIN);
-                return;
+        let next = with_sched(|s| {
+            if let Some((pid, result, coro)) = last.take() {
+                s.after_resume(pid, result, coro);
             }
-            Next::Run(pid, mut coro) => {
-                let (name_ptr, name_len, size) = with_sched(|s| {
-                    let size = s.pool.stack_size();
-                    s.proc(pid)
-                        .map_or((std::ptr::null(), 0, size), |p| (p.name.as_ptr(), p.name.len(), size))
-                });
-                stack::set_running(name_ptr, name_len, size);
-                let result = coro.resume(());
-                stack::clear_running();
-                with_sched(|s| {
+            match s.next() {
+                Next::Main => {
                     s.current = MAIN;
-                    match result {
-                        CoroutineResult::Yield(()) => {
-                            if let Some(p) = s.proc_mut(pid) {
-                                p.coro = Some(coro);
-                            }
-                        }
-                        CoroutineResult::Return(()) => s.finish(pid, coro),
-                    }
-                });
+                    None
+                }
+                Next::Run(pid, coro) => {
+                    let size = s.pool.stack_size();
+                    let (ptr, len) = s.proc(pid).map_or((std::ptr::null(), 0), |p| (p.name.as_ptr(), p.name.len()));
+                    Some((pid, coro, ptr, len, size))
+                }
             }
-        }
+        });
+        let Some((pid, mut coro, ptr, len, size)) = next else {
+            return;
+        };
+        stack::set_running(ptr, len, size);
+        let result = coro.resume(());
+        stack::clear_running();
+        last = Some((pid, result, coro));
     }
 }
 
@@ -811,14 +878,12 @@ pub(crate) fn run<O>(config: Config, f: impl FnOnce() -> O) -> Result<O> {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            let _ = SCHED.try_with(|cell| {
-                if let Ok(mut g) = cell.try_borrow_mut() {
-                    if let Some(s) = g.as_mut() {
-                        s.in_run = false;
-                        s.apply(Config::new());
-                    }
-                }
-            });
+            if !SCHED.get().is_null() {
+                with_sched(|s| {
+                    s.in_run = false;
+                    s.apply(Config::new());
+                });
+            }
         }
     }
     let _reset = Reset;
