@@ -107,8 +107,9 @@ fn pop_live<T>(q: &mut VecDeque<Waiter<T>>, s: &Sched) -> Option<Waiter<T>> {
 }
 
 fn fail_all<T>(q: &mut VecDeque<Waiter<T>>, s: &mut Sched, e: &Error) {
+    let wake = Wake::failing(e);
     for w in q.drain(..) {
-        s.wake(w.pid, w.epoch, Wake::Failed(e.clone()));
+        s.wake(w.pid, w.epoch, wake);
     }
 }
 
@@ -312,24 +313,22 @@ impl<T: Message> ChanCell<T> {
 }
 
 /// Ends a blocked operation: on failure, removes its entry from the channel.
-fn finish_wait<T: Message>(cell: &ChanCell<T>, dir: Direction, pid: Pid, epoch: u64, wake: Wake) -> Result<()> {
-    match wake {
-        Wake::Guard(_) => Ok(()),
-        Wake::Failed(e) => {
+fn finish_wait<T: Message>(cell: &ChanCell<T>, dir: Direction, pid: Pid, epoch: u64, woke: Result<usize>) -> Result<()> {
+    match woke {
+        Ok(_) => Ok(()),
+        Err(e) => {
             cell.deregister(dir, pid, epoch);
             Err(e)
-        }
-        Wake::Pending => {
-            cell.deregister(dir, pid, epoch);
-            Err(Error::config("a channel wait ended without an outcome (a bug in csp-greenlets)"))
         }
     }
 }
 
-fn maybe_preempt() {
-    if with_sched(Sched::wants_preempt) {
-        sched::yield_now();
-    }
+/// What a read or write found on its one visit to the channel.
+enum Step<T> {
+    /// Done; the bool says whether a seeded schedule wants to preempt now.
+    Done(T, bool),
+    /// Enqueued as wait `(pid, epoch)`.
+    Wait(Pid, u64),
 }
 
 impl<T: Message> ChanOps<T> for GreenChan<T> {
@@ -401,26 +400,35 @@ impl<T: Message> ChanOps<T> for GreenChan<T> {
 
     fn read(&self) -> Result<T> {
         let cell = &*self.cell;
+        let cap = cell.capacity;
         let mut slot: Option<T> = None;
         let slot_ptr = NonNull::from(&mut slot);
-        let waited = with_sched(|s| -> Result<std::result::Result<T, (Pid, u64)>> {
-            match cell.try_read_now(s)? {
-                Try::Done(v) => Ok(Ok(v)),
+        let info: *const dyn Describe = cell;
+        // One visit to the scheduler and one to the channel: try, else enqueue.
+        let step = with_sched(|s| {
+            cell.with(|st| match st.try_read(cap, s) {
+                Try::Done(v) => Ok(Step::Done(v, s.wants_preempt())),
                 Try::Failed(e) => Err(e),
                 Try::NotReady => {
-                    let info: *const dyn Describe = cell;
                     let (pid, epoch) = s.begin_wait(WaitKind::Chan(Direction::Read, info))?;
-                    cell.register(Direction::Read, pid, epoch, 0, slot_ptr)?;
-                    Ok(Err((pid, epoch)))
+                    st.read_waiters.push_back(Waiter {
+                        pid,
+                        epoch,
+                        guard: 0,
+                        slot: slot_ptr,
+                    });
+                    Ok(Step::Wait(pid, epoch))
                 }
-            }
-        })?;
-        match waited {
-            Ok(v) => {
-                maybe_preempt();
+            })
+        })??;
+        match step {
+            Step::Done(v, preempt) => {
+                if preempt {
+                    sched::yield_now();
+                }
                 Ok(v)
             }
-            Err((pid, epoch)) => {
+            Step::Wait(pid, epoch) => {
                 let wake = sched::block();
                 finish_wait(cell, Direction::Read, pid, epoch, wake)?;
                 slot.take().ok_or_else(|| {
@@ -432,29 +440,39 @@ impl<T: Message> ChanOps<T> for GreenChan<T> {
 
     fn write(&self, value: T) -> Result<()> {
         let cell = &*self.cell;
+        let cap = cell.capacity;
         let mut slot: Option<T> = Some(value);
         let slot_ptr = NonNull::from(&mut slot);
-        let waited = with_sched(|s| -> Result<Option<(Pid, u64)>> {
-            // SAFETY: `slot_ptr` was made from `slot` just above and nothing
-            // else refers to `slot` until this closure returns.
-            let value = unsafe { &mut *slot_ptr.as_ptr() };
-            match cell.try_write_now(value, s)? {
-                Try::Done(()) => Ok(None),
-                Try::Failed(e) => Err(e),
-                Try::NotReady => {
-                    let info: *const dyn Describe = cell;
-                    let (pid, epoch) = s.begin_wait(WaitKind::Chan(Direction::Write, info))?;
-                    cell.register(Direction::Write, pid, epoch, 0, slot_ptr)?;
-                    Ok(Some((pid, epoch)))
+        let info: *const dyn Describe = cell;
+        let step = with_sched(|s| {
+            cell.with(|st| {
+                // SAFETY: `slot_ptr` was made from `slot` above; nothing else
+                // refers to `slot` until this closure returns.
+                let value = unsafe { &mut *slot_ptr.as_ptr() };
+                match st.try_write(cap, value, s) {
+                    Try::Done(()) => Ok(Step::Done((), s.wants_preempt())),
+                    Try::Failed(e) => Err(e),
+                    Try::NotReady => {
+                        let (pid, epoch) = s.begin_wait(WaitKind::Chan(Direction::Write, info))?;
+                        st.write_waiters.push_back(Waiter {
+                            pid,
+                            epoch,
+                            guard: 0,
+                            slot: slot_ptr,
+                        });
+                        Ok(Step::Wait(pid, epoch))
+                    }
                 }
-            }
-        })?;
-        match waited {
-            None => {
-                maybe_preempt();
+            })
+        })??;
+        match step {
+            Step::Done((), preempt) => {
+                if preempt {
+                    sched::yield_now();
+                }
                 Ok(())
             }
-            Some((pid, epoch)) => {
+            Step::Wait(pid, epoch) => {
                 let wake = sched::block();
                 finish_wait(cell, Direction::Write, pid, epoch, wake)
             }

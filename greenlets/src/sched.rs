@@ -48,17 +48,32 @@ pub(crate) type Pid = u32;
 /// The program's own thread.
 pub(crate) const MAIN: Pid = 0;
 
-type Coro = Coroutine<(), (), (), ProcStack>;
+/// Boxed so that handing it between the table and the loop moves one pointer.
+type Coro = Box<Coroutine<(), (), (), ProcStack>>;
 
-/// How a wait ended.
-#[derive(Debug)]
+/// How a wait ended. `Copy` and small on purpose: it is written on every wake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wake {
     /// Not woken yet.
     Pending,
     /// Offer number `n` of the wait committed.
     Guard(usize),
-    /// The wait failed.
-    Failed(Error),
+    /// The channel was poisoned.
+    Poisoned,
+    /// The channel was retired.
+    Retired,
+    /// The network deadlocked (the report is `Sched::last_deadlock`).
+    Deadlock,
+}
+
+impl Wake {
+    /// The wake that fails a wait with `e` (a shutdown error).
+    pub(crate) fn failing(e: &Error) -> Wake {
+        match e {
+            Error::Retired => Wake::Retired,
+            _ => Wake::Poisoned,
+        }
+    }
 }
 
 /// Something a process can wait on, as a deadlock report shows it.
@@ -67,20 +82,20 @@ pub(crate) trait Describe {
     fn name(&self) -> &str;
 }
 
-/// One guard of an alternation, for deadlock reports.
-pub(crate) enum GuardInfo {
-    Chan(Direction, *const dyn Describe),
-    Skip,
-    Timeout(Duration),
-}
+/// Describes the guards of a blocked alternation, given the pointer and
+/// length stored in [`WaitKind::Alt`].
+pub(crate) type DescribeGuards = unsafe fn(*const (), usize) -> String;
 
-/// What a blocked process waits on.
+/// What a blocked process waits on. `Copy`, so that starting a wait writes a
+/// few words and drops nothing.
+#[derive(Clone, Copy)]
 pub(crate) enum WaitKind {
     /// A read or a write on one channel. The pointer stays valid while the
     /// process waits: the blocked operation holds the channel.
     Chan(Direction, *const dyn Describe),
-    /// An alternation. Pointers as for `Chan`.
-    Alt(Vec<GuardInfo>),
+    /// An alternation: its guard slice (pointer, length) on the blocked
+    /// process's stack, valid while it waits, and how to describe it.
+    Alt(*const (), usize, DescribeGuards),
     Sleep,
     Io,
     Par,
@@ -89,37 +104,30 @@ pub(crate) enum WaitKind {
     Yield,
 }
 
+/// `read on channel 'x'` / `write on channel 'x'`.
+pub(crate) fn describe_chan(dir: Direction, c: *const dyn Describe) -> String {
+    // SAFETY: callers pass a channel pointer of a process that is still
+    // blocked, so its operation still holds the channel.
+    let name = unsafe { &*c }.name();
+    match dir {
+        Direction::Read => format!("read on channel '{name}'"),
+        Direction::Write => format!("write on channel '{name}'"),
+    }
+}
+
 impl WaitKind {
     /// True for the waits that a deadlock ends (the others end by themselves
     /// once the processes they wait for end).
     fn is_channel_wait(&self) -> bool {
-        matches!(self, WaitKind::Chan(..) | WaitKind::Alt(_))
+        matches!(self, WaitKind::Chan(..) | WaitKind::Alt(..))
     }
 
     fn describe(&self) -> String {
-        fn chan(dir: Direction, c: *const dyn Describe) -> String {
-            // SAFETY: see `WaitKind::Chan`: the process is still blocked (we
-            // only describe blocked processes), so its operation still holds
-            // the channel the pointer points to.
-            let name = unsafe { &*c }.name();
-            match dir {
-                Direction::Read => format!("read on channel '{name}'"),
-                Direction::Write => format!("write on channel '{name}'"),
-            }
-        }
-        match self {
-            WaitKind::Chan(dir, c) => chan(*dir, *c),
-            WaitKind::Alt(guards) => {
-                let parts: Vec<String> = guards
-                    .iter()
-                    .map(|g| match g {
-                        GuardInfo::Chan(d, c) => chan(*d, *c),
-                        GuardInfo::Skip => "skip".to_owned(),
-                        GuardInfo::Timeout(d) => format!("timeout {d:?}"),
-                    })
-                    .collect();
-                format!("alt over [{}]", parts.join(", "))
-            }
+        match *self {
+            WaitKind::Chan(dir, c) => describe_chan(dir, c),
+            // SAFETY: see `WaitKind::Alt`: we only describe blocked processes,
+            // whose alternation frame (and guard slice) is still alive.
+            WaitKind::Alt(ptr, len, describe) => unsafe { describe(ptr, len) },
             WaitKind::Sleep => "sleep".to_owned(),
             WaitKind::Io => "io".to_owned(),
             WaitKind::Par => "par (its processes to end)".to_owned(),
@@ -202,6 +210,8 @@ pub(crate) struct Sched {
     io_tx: Sender<IoDone>,
     io_rx: Receiver<IoDone>,
     deadlocked: Option<Arc<DeadlockReport>>,
+    /// The report of the latest deadlock, for waits woken by it.
+    last_deadlock: Arc<DeadlockReport>,
     pool: StackPool,
     in_run: bool,
     config: Config,
@@ -297,6 +307,7 @@ impl Sched {
             io_tx,
             io_rx,
             deadlocked: None,
+            last_deadlock: Arc::default(),
             pool: StackPool::new(config.stack_size),
             in_run: false,
             config: Config::new(),
@@ -450,7 +461,7 @@ impl Sched {
                 pid
             }
         };
-        let coro = Coro::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
+        let coro = Box::new(Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
             let y: *const Yielder<(), ()> = y;
             with_sched(|s| {
                 if let Some(p) = s.proc_mut(pid) {
@@ -458,7 +469,7 @@ impl Sched {
                 }
             });
             entry();
-        });
+        }));
         let mut ctl = ProcCtl::new(name, self.next_seq);
         self.next_seq += 1;
         ctl.coro = Some(coro);
@@ -625,6 +636,7 @@ impl Sched {
             blocked: blocked.into_iter().map(|(_, b)| b).collect(),
         });
         self.deadlocked = Some(report.clone());
+        self.last_deadlock = report.clone();
         let victims: Vec<(Pid, u64)> = self
             .procs
             .iter()
@@ -637,13 +649,13 @@ impl Sched {
             .collect();
         let mut woke = false;
         for (pid, epoch) in victims {
-            woke |= self.wake(pid, epoch, Wake::Failed(Error::Deadlock(report.clone())));
+            woke |= self.wake(pid, epoch, Wake::Deadlock);
         }
         if !woke {
             // Cannot happen (some process at the bottom of every par waits
             // on a channel), but never loop forever: hand the report to main.
             if let Some(epoch) = self.proc(MAIN).map(|m| m.epoch) {
-                self.wake(MAIN, epoch, Wake::Failed(Error::Deadlock(report)));
+                self.wake(MAIN, epoch, Wake::Deadlock);
             }
         }
     }
@@ -668,9 +680,10 @@ impl Drop for Sched {
     }
 }
 
-/// The running process blocks until its current wait is woken. Returns how
-/// the wait ended. The caller must have called [`Sched::begin_wait`].
-pub(crate) fn block() -> Wake {
+/// The running process blocks until its current wait is woken. Returns the
+/// index of the offer that committed, or why the wait failed. The caller
+/// must have called [`Sched::begin_wait`].
+pub(crate) fn block() -> Result<usize> {
     let (me, yielder) = with_sched(|s| {
         let me = s.current;
         (me, s.proc(me).map_or(std::ptr::null(), |p| p.yielder))
@@ -678,25 +691,34 @@ pub(crate) fn block() -> Wake {
     if me == MAIN {
         run_loop();
     } else if yielder.is_null() {
-        return Wake::Failed(Error::config("a process blocked before it started"));
+        return Err(Error::config("a process blocked before it started (a bug in csp-greenlets)"));
     } else {
         // SAFETY: `yielder` was stored by this process's coroutine when it
         // started, from the `&Yielder` corosensei passes to the coroutine's
         // function; it stays valid until that function returns, and we are
         // inside it (this code runs on the process's own coroutine, as
-        // `current` says). No `RefCell` borrow is held across the switch.
+        // `current` says). No scheduler borrow is held across the switch.
         unsafe { (*yielder).suspend(()) };
     }
     with_sched(|s| {
         if me == MAIN && s.live == 0 {
             s.deadlocked = None;
         }
-        match s.proc_mut(me) {
+        let wake = match s.proc_mut(me) {
             Some(p) => {
                 p.wait = None;
                 std::mem::replace(&mut p.wake, Wake::Pending)
             }
-            None => Wake::Failed(Error::config("the running process vanished")),
+            None => Wake::Pending,
+        };
+        match wake {
+            Wake::Guard(i) => Ok(i),
+            Wake::Poisoned => Err(Error::Poisoned),
+            Wake::Retired => Err(Error::Retired),
+            Wake::Deadlock => Err(Error::Deadlock(s.last_deadlock.clone())),
+            Wake::Pending => Err(Error::config(
+                "a wait ended without an outcome (a bug in csp-greenlets)",
+            )),
         }
     })
 }
@@ -709,7 +731,7 @@ pub(crate) fn yield_now() {
         Some(())
     });
     if started.is_some() {
-        block();
+        let _ = block();
     }
 }
 
@@ -737,8 +759,9 @@ fn run_loop() {
             return;
         };
         stack::set_running(ptr, len, size);
+        // No `clear_running` after: the name is only read when a fault hits a
+        // guard page of one of our stacks, which only the running process can do.
         let result = coro.resume(());
-        stack::clear_running();
         last = Some((pid, result, coro));
     }
 }
@@ -754,7 +777,7 @@ pub(crate) fn join_spawned() {
         if !waiting {
             return;
         }
-        block();
+        let _ = block();
     }
 }
 
@@ -781,7 +804,7 @@ pub(crate) fn par_entries(entries: Vec<(Cow<'static, str>, Box<dyn FnOnce()>)>) 
         if !waiting {
             break;
         }
-        block();
+        let _ = block();
     }
     match failed {
         Some(e) => Err(e),
@@ -808,10 +831,7 @@ pub(crate) fn sleep(d: Duration) -> Result<()> {
         s.add_timer(d, pid, epoch, 0);
         Ok::<_, Error>(())
     })?;
-    match block() {
-        Wake::Failed(e) => Err(e),
-        _ => Ok(()),
-    }
+    block().map(|_| ())
 }
 
 /// Runs `f` on a helper thread while other processes run.
@@ -836,12 +856,15 @@ where
     if let Err(e) = submitted {
         with_sched(|s| {
             s.io_pending = s.io_pending.saturating_sub(1);
-            s.wake(pid, epoch, Wake::Pending);
+            if let Some(p) = s.proc_mut(pid) {
+                if p.epoch == epoch {
+                    p.wait = None;
+                }
+            }
         });
-        block();
         return Err(Error::from(e));
     }
-    block();
+    block()?;
     let got = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
     match got {
         Some(Ok(v)) => Ok(v),
@@ -893,7 +916,7 @@ pub(crate) fn run<O>(config: Config, f: impl FnOnce() -> O) -> Result<O> {
         if !waiting {
             break;
         }
-        block();
+        let _ = block();
     }
     Ok(out)
 }

@@ -17,7 +17,8 @@ use std::time::Duration;
 use csp_runtime::{Direction, Error, Message, Result};
 
 use crate::chan::{ChanCell, GreenChan, Try};
-use crate::sched::{self, Describe, GuardInfo, Sched, TimerKey, WaitKind, Wake, with_sched};
+use crate::sched::{self, Sched, TimerKey, WaitKind, describe_chan, with_sched};
+use crate::sched::Describe;
 
 /// A channel, seen by an alternation without its message type.
 pub(crate) trait GuardOps: Describe {
@@ -128,6 +129,30 @@ impl<'a> GreenGuard<'a> {
     }
 }
 
+/// Describes a blocked alternation's guards for a deadlock report.
+///
+/// # Safety
+/// `ptr` and `len` must be the guard slice of an alternation that is still
+/// blocked (its frame alive), as stored in `WaitKind::Alt`.
+unsafe fn describe_guards(ptr: *const (), len: usize) -> String {
+    // SAFETY: the caller guarantees the slice is alive; `GreenGuard`'s
+    // lifetime parameter only restricts what the guards borrow, which is
+    // alive as long as the frame is.
+    let guards: &[GreenGuard<'_>] = unsafe { std::slice::from_raw_parts(ptr.cast(), len) };
+    let parts: Vec<String> = guards
+        .iter()
+        .map(|g| match &g.kind {
+            Kind::Chan { dir, ops, .. } => {
+                let d: &(dyn Describe + 'static) = *ops;
+                describe_chan(*dir, d)
+            }
+            Kind::Skip => "skip".to_owned(),
+            Kind::Timeout(d) => format!("timeout {d:?}"),
+        })
+        .collect();
+    format!("alt over [{}]", parts.join(", "))
+}
+
 /// Commits exactly one guard; see the [module docs](self).
 pub(crate) fn select(guards: &mut [GreenGuard<'_>]) -> Result<usize> {
     if guards.is_empty() {
@@ -146,18 +171,11 @@ pub(crate) fn select(guards: &mut [GreenGuard<'_>]) -> Result<usize> {
                 },
             }
         }
-        let info = guards
-            .iter()
-            .map(|g| match &g.kind {
-                Kind::Chan { dir, ops, .. } => {
-                    let d: &(dyn Describe + 'static) = *ops;
-                    GuardInfo::Chan(*dir, d)
-                }
-                Kind::Skip => GuardInfo::Skip,
-                Kind::Timeout(d) => GuardInfo::Timeout(*d),
-            })
-            .collect();
-        let (pid, epoch) = s.begin_wait(WaitKind::Alt(info))?;
+        let (pid, epoch) = s.begin_wait(WaitKind::Alt(
+            guards.as_ptr().cast(),
+            guards.len(),
+            describe_guards,
+        ))?;
         let mut timers = Vec::new();
         for (i, g) in guards.iter().enumerate() {
             match &g.kind {
@@ -177,7 +195,7 @@ pub(crate) fn select(guards: &mut [GreenGuard<'_>]) -> Result<usize> {
         }
         Err(w) => w,
     };
-    let wake = sched::block();
+    let woke = sched::block();
     // Pass 3 (dequeue).
     with_sched(|s| {
         for key in timers {
@@ -189,11 +207,5 @@ pub(crate) fn select(guards: &mut [GreenGuard<'_>]) -> Result<usize> {
             ops.deregister(*dir, pid, epoch);
         }
     }
-    match wake {
-        Wake::Guard(i) => Ok(i),
-        Wake::Failed(e) => Err(e),
-        Wake::Pending => Err(Error::config(
-            "an alternation was woken without an outcome (a bug in csp-greenlets)",
-        )),
-    }
+    woke
 }

@@ -133,21 +133,21 @@ fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
-/// Formats an errno as `ENOMEM (Cannot allocate memory, os error 12)` for error messages.
+/// Formats an errno as `ENOMEM: Cannot allocate memory (os error 12)` for error messages.
 struct Errno(i32);
 
 impl fmt::Display for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = match self.0 {
-            libc::ENOMEM => "ENOMEM",
-            libc::EINVAL => "EINVAL",
-            libc::EACCES => "EACCES",
-            libc::EPERM => "EPERM",
-            libc::EAGAIN => "EAGAIN",
-            libc::EFAULT => "EFAULT",
-            _ => "errno",
+            libc::ENOMEM => "ENOMEM: ",
+            libc::EINVAL => "EINVAL: ",
+            libc::EACCES => "EACCES: ",
+            libc::EPERM => "EPERM: ",
+            libc::EAGAIN => "EAGAIN: ",
+            libc::EFAULT => "EFAULT: ",
+            _ => "",
         };
-        write!(f, "{name} ({})", io::Error::from_raw_os_error(self.0))
+        write!(f, "{name}{}", io::Error::from_raw_os_error(self.0))
     }
 }
 
@@ -226,7 +226,8 @@ fn read_max_map_count() -> Option<usize> {
 /// says what happened and what to do about it.
 #[derive(Debug, Clone)]
 pub(crate) struct StackError {
-    /// 1-based number of the stack that could not be created (`stacks carved so far + 1`).
+    /// 1-based number of the stack that could not be created (`stacks carved so far + 1`), or 0
+    /// for an error of [`ensure_altstack`] called on its own.
     stack_no: usize,
     /// What went wrong.
     kind: StackErrorKind,
@@ -372,13 +373,18 @@ impl fmt::Display for StackError {
                  the supported maximum of {} MiB; ask for smaller stacks with Config::stack_size",
                 MAX_STACK_SIZE / (1024 * 1024)
             ),
-            StackErrorKind::AltStack { call, errno } => write!(
-                f,
-                "cannot create stack #{n}: the alternate signal stack that reports stack \
-                 overflows could not be set up on this thread ({call} failed with {}); without \
-                 it an overflow would kill the program without naming the process",
-                Errno(*errno)
-            ),
+            StackErrorKind::AltStack { call, errno } => {
+                if n != 0 {
+                    write!(f, "cannot create stack #{n}: ")?;
+                }
+                write!(
+                    f,
+                    "the alternate signal stack that reports stack overflows could not be set \
+                     up on this thread ({call} failed with {}); without it an overflow would \
+                     kill the program without naming the process",
+                    Errno(*errno)
+                )
+            }
         }
     }
 }
@@ -435,7 +441,10 @@ pub(crate) struct ProcStack {
 impl ProcStack {
     /// Lowest usable address (just above the guard page). Processes may use
     /// `usable_bottom()..base()`.
-    #[allow(dead_code, reason = "used by tests; available for stack-usage diagnostics")]
+    #[allow(
+        dead_code,
+        reason = "used by tests; available for stack-usage diagnostics"
+    )]
     pub(crate) fn usable_bottom(&self) -> usize {
         self.base.get() - self.usable_size()
     }
@@ -473,7 +482,10 @@ unsafe impl Stack for ProcStack {
 
 /// Counters describing a [`StackPool`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code, reason = "diagnostics; fields are read by tests and Debug output")]
+#[allow(
+    dead_code,
+    reason = "diagnostics; fields are read by tests and Debug output"
+)]
 pub(crate) struct StackStats {
     /// Stacks carved so far (each has its guard page; never decreases).
     pub(crate) reserved: usize,
@@ -484,7 +496,6 @@ pub(crate) struct StackStats {
 }
 
 /// Hands out [`ProcStack`]s for the processes of one OS thread's scheduler. Not `Send`.
-#[derive(Debug)]
 pub(crate) struct StackPool {
     /// Usable bytes per stack (page multiple, at least [`MIN_STACK_SIZE`]).
     usable: usize,
@@ -533,7 +544,8 @@ impl StackPool {
         install_overflow_handler();
         let setup_error = ensure_altstack().err();
         let page = page_size();
-        let usable = round_up(stack_size.max(MIN_STACK_SIZE), page).unwrap_or(usize::MAX & !(page - 1));
+        let usable =
+            round_up(stack_size.max(MIN_STACK_SIZE), page).unwrap_or(usize::MAX & !(page - 1));
         let slot_size = usable.saturating_add(page);
         let slots_per_chunk = (MAX_CHUNK_BYTES / slot_size).clamp(1, STACKS_PER_CHUNK);
         let best = GuardKind::best_available();
@@ -752,9 +764,22 @@ impl StackPool {
     }
 }
 
+impl fmt::Debug for StackPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StackPool")
+            .field("stack_size", &self.usable)
+            .field("slot_size", &self.slot_size)
+            .field("slots_per_chunk", &self.slots_per_chunk)
+            .field("guard", &self.guard)
+            .field("reserved", &self.reserved)
+            .field("free", &self.free.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Lock-free, append-mostly registry of chunk address ranges, readable from the signal handler.
 ///
-/// Entries are claimed by compare-and-swap of `start` from 0 to [`registry::BUSY`], filled in,
+/// Entries are claimed by compare-and-swap of `start` from 0 to `BUSY` (1), filled in,
 /// and published by storing the real start last. Unregistering stores 0 into `start`, making the
 /// entry reusable. If all entries are taken, new chunks are simply not registered (their
 /// overflows then reach the previous handler, i.e. a plain crash without the process name).
@@ -799,10 +824,13 @@ mod registry {
         let hint = HINT.load(Ordering::Relaxed).min(CAPACITY);
         for index in (hint..CAPACITY).chain(0..hint) {
             let entry = &ENTRIES[index];
-            if entry
-                .start
-                .compare_exchange(0, BUSY, Ordering::SeqCst, Ordering::Relaxed)
-                .is_ok()
+            // Plain load first: when the registry is nearly full most entries are taken, and a
+            // failing compare-and-swap still pulls the cache line in exclusively.
+            if entry.start.load(Ordering::Relaxed) == 0
+                && entry
+                    .start
+                    .compare_exchange(0, BUSY, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok()
             {
                 entry.end.store(start.saturating_add(len), Ordering::SeqCst);
                 entry.slot.store(slot, Ordering::SeqCst);
@@ -877,6 +905,10 @@ pub(crate) fn set_running(name_ptr: *const u8, name_len: usize, stack_size: usiz
 
 /// Marks that no process is running on this thread (the overflow message then says
 /// `<unknown>`).
+#[allow(
+    dead_code,
+    reason = "part of the API; the scheduler may leave the last name in place"
+)]
 pub(crate) fn clear_running() {
     RUNNING.set((0, 0, 0));
 }
@@ -960,10 +992,13 @@ extern "C" fn handle_fault(sig: c_int, info: *mut libc::siginfo_t, ctx: *mut c_v
         let (code, addr) = unsafe { ((*info).si_code, (*info).si_addr() as usize) };
         from_kernel = code > 0;
         let guard = PAGE_SIZE.load(Ordering::Relaxed);
-        if from_kernel && guard != 0 {
-            if let Some(slot) = registry::find_guard(addr, guard) {
-                report_overflow_and_abort(slot - guard);
-            }
+        let hit = if from_kernel && guard != 0 {
+            registry::find_guard(addr, guard)
+        } else {
+            None
+        };
+        if let Some(slot) = hit {
+            report_overflow_and_abort(slot.saturating_sub(guard));
         }
     }
     chain(sig, info, ctx, from_kernel);
@@ -1136,7 +1171,7 @@ thread_local! {
 /// ([`StackPool::new`] does).
 pub(crate) fn ensure_altstack() -> Result<(), StackError> {
     let fail = |call: &'static str, errno: i32| StackError {
-        stack_no: 1,
+        stack_no: 0,
         kind: StackErrorKind::AltStack { call, errno },
     };
     // SAFETY: all-zero is a valid `stack_t`.
@@ -1151,7 +1186,8 @@ pub(crate) fn ensure_altstack() -> Result<(), StackError> {
     let page = page_size();
     // SAFETY: getauxval has no preconditions; it returns 0 for unknown entries.
     let min_kernel = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
-    let size = round_up(ALTSTACK_SIZE.max(min_kernel.saturating_mul(4)), page).unwrap_or(ALTSTACK_SIZE);
+    let size =
+        round_up(ALTSTACK_SIZE.max(min_kernel.saturating_mul(4)), page).unwrap_or(ALTSTACK_SIZE);
     let len = size + page;
     // SAFETY: a fresh private anonymous mapping at an address of the kernel's choosing.
     let map = unsafe {
@@ -1226,7 +1262,12 @@ mod tests {
     fn run_child(name: &str, mode: &str) -> Output {
         let exe = std::env::current_exe().expect("path of the test binary");
         Command::new(exe)
-            .args(["--exact", &test_path(name), "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                &test_path(name),
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, mode)
             .output()
             .expect("spawn the test binary as a child")
@@ -1307,7 +1348,10 @@ mod tests {
     fn sizes_are_rounded_and_have_a_minimum() {
         let page = page_size();
         assert_eq!(StackPool::new(0).stack_size(), MIN_STACK_SIZE);
-        assert_eq!(StackPool::new(MIN_STACK_SIZE + 1).stack_size(), MIN_STACK_SIZE + page);
+        assert_eq!(
+            StackPool::new(MIN_STACK_SIZE + 1).stack_size(),
+            MIN_STACK_SIZE + page
+        );
         let mut pool = StackPool::new(64 * 1024);
         assert_eq!(pool.stack_size(), 64 * 1024);
         let stack = pool.take().expect("a stack");
@@ -1332,7 +1376,10 @@ mod tests {
         assert_eq!(pool.take().expect("reuse").base(), a_base);
         assert_eq!(pool.stats().free, 0);
         assert_eq!(pool.stats().reserved, 2);
-        assert_eq!(pool.take().expect("new").base().get() - a_base.get(), 2 * pool.slot_size);
+        assert_eq!(
+            pool.take().expect("new").base().get() - a_base.get(),
+            2 * pool.slot_size
+        );
     }
 
     #[test]
@@ -1375,7 +1422,10 @@ mod tests {
                 Some(pool.slot_size),
                 "chunk not registered"
             );
-            assert_eq!(registry::find_guard(stack.usable_bottom(), page_size()), None);
+            assert_eq!(
+                registry::find_guard(stack.usable_bottom(), page_size()),
+                None
+            );
         }
         for stack in stacks {
             pool.give_back(stack);
@@ -1477,7 +1527,10 @@ mod tests {
         pool.take().expect("stack 1");
         pool.take().expect("stack 2");
         pool.fail_guard = Some(libc::ENOMEM);
-        let msg = pool.take().expect_err("injected mprotect failure").to_string();
+        let msg = pool
+            .take()
+            .expect_err("injected mprotect failure")
+            .to_string();
         assert!(msg.contains("cannot create stack #3:"), "{msg}");
         assert!(msg.contains("mprotect(PROT_NONE)"), "{msg}");
         assert!(msg.contains("vm.max_map_count"), "{msg}");
@@ -1494,8 +1547,13 @@ mod tests {
         let err = pool.take().expect_err("injected mmap failure");
         assert!(!err.is_map_count_exhausted());
         let msg = err.to_string();
-        for needle in ["cannot create stack #1:", "EACCES", "os error 13", "64 KiB usable", "stacks"]
-        {
+        for needle in [
+            "cannot create stack #1:",
+            "EACCES",
+            "os error 13",
+            "64 KiB usable",
+            "stacks",
+        ] {
             assert!(msg.contains(needle), "{needle:?} missing in: {msg}");
         }
         pool.fail_mmap = Some(libc::ENOMEM);
@@ -1505,7 +1563,10 @@ mod tests {
         }
         pool.fail_guard = Some(libc::EINVAL);
         let msg = pool.take().expect_err("injected guard failure").to_string();
-        assert!(msg.contains("EINVAL") && msg.contains("guard page"), "{msg}");
+        assert!(
+            msg.contains("EINVAL") && msg.contains("guard page"),
+            "{msg}"
+        );
         assert!(pool.take().is_ok());
     }
 
@@ -1536,7 +1597,10 @@ mod tests {
         let mut buf = [0u8; 20];
         assert_eq!(format_decimal(0, &mut buf), b"0");
         assert_eq!(format_decimal(64, &mut buf), b"64");
-        assert_eq!(format_decimal(usize::MAX, &mut buf), usize::MAX.to_string().as_bytes());
+        assert_eq!(
+            format_decimal(usize::MAX, &mut buf),
+            usize::MAX.to_string().as_bytes()
+        );
     }
 
     #[test]
@@ -1610,7 +1674,12 @@ mod tests {
     fn assert_overflow_reported(mode: &str) {
         let out = run_child("child_overflows_its_stack", mode);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{}", describe(&out));
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGABRT),
+            "{}",
+            describe(&out)
+        );
         assert!(
             stderr.contains(
                 "csp: stack overflow in process 'deep' (stack size 64 KiB); give processes \
@@ -1667,8 +1736,17 @@ mod tests {
     #[test]
     fn faults_outside_our_stacks_are_chained() {
         let out = run_child("child_faults_elsewhere", "foreign-fault");
-        assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{}", describe(&out));
-        assert!(!String::from_utf8_lossy(&out.stderr).contains("csp:"), "{}", describe(&out));
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGSEGV),
+            "{}",
+            describe(&out)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("csp:"),
+            "{}",
+            describe(&out)
+        );
     }
 
     /// Child side: with mprotect guards, take stacks until vm.max_map_count stops us.
@@ -1691,7 +1769,10 @@ mod tests {
         let count = held.len();
         drop(held);
         drop(pool);
-        eprintln!("CHILD count={count} map_count={} error={err}", err.is_map_count_exhausted());
+        eprintln!(
+            "CHILD count={count} map_count={} error={err}",
+            err.is_map_count_exhausted()
+        );
     }
 
     #[test]
@@ -1717,7 +1798,10 @@ mod tests {
             .expect("stack count");
         assert!(count > 1000, "only {count} stacks: {line}");
         assert!(line.contains("map_count=true"), "{line}");
-        assert!(line.contains(&format!("cannot create stack #{}:", count + 1)), "{line}");
+        assert!(
+            line.contains(&format!("cannot create stack #{}:", count + 1)),
+            "{line}"
+        );
         assert!(line.contains("vm.max_map_count = "), "{line}");
     }
 }

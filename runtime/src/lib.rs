@@ -14,6 +14,7 @@
 
 // `#[process]` and `alt!` expand to paths under `::csp`; inside this crate
 // (the conformance suite) that name means this crate.
+#[allow(unused_extern_crates, reason = "used by the paths that #[process] and alt! generate")]
 extern crate self as csp;
 
 mod alt;
@@ -32,7 +33,7 @@ pub use alt::{Alt, Fair};
 pub use backend::{ChanOps, ChannelSpec, Direction, Runtime};
 pub use channel::{Channel, Reader, Writer};
 pub use config::{Clock, Config, Schedule};
-//TMP pub use csp_macros::{alt, process};
+pub use csp_macros::{alt, process};
 pub use ends::{EndSet, Ends};
 pub use error::{BlockedProcess, DeadlockReport, Error, Result};
 pub use message::Message;

@@ -166,10 +166,15 @@ pub fn names() -> Vec<&'static str> {
 /// names joined by `'\n'`. Two programs built from the same code have the same
 /// hash; they compare it at handshake before running processes for each other.
 pub fn registry_hash() -> u64 {
+    fnv1a_joined(&names())
+}
+
+/// FNV-1a, 64 bits, over `names` joined by `'\n'`.
+fn fnv1a_joined(names: &[&str]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut hash = OFFSET;
-    for (i, name) in names().iter().enumerate() {
+    for (i, name) in names.iter().enumerate() {
         let sep: &[u8] = if i == 0 { b"" } else { b"\n" };
         for &b in sep.iter().chain(name.as_bytes()) {
             hash ^= u64::from(b);
@@ -320,12 +325,13 @@ mod tests {
     }
 
     #[test]
-    fn fnv_of_nothing_is_the_offset_basis() {
-        // With no entries at all the hash is FNV-1a of the empty string.
-        let empty: u64 = 0xcbf2_9ce4_8422_2325;
-        if names().is_empty() {
-            assert_eq!(registry_hash(), empty);
-        }
+    fn the_hash_is_fnv1a_64_of_the_joined_names() {
+        // Reference values of FNV-1a 64.
+        assert_eq!(fnv1a_joined(&[]), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a_joined(&["a"]), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a_joined(&["foobar"]), 0x8594_4171_f739_67e8);
+        assert_eq!(fnv1a_joined(&["a", "b"]), fnv1a_joined(&["a\nb"]));
+        assert_ne!(fnv1a_joined(&["a", "b"]), fnv1a_joined(&["ab"]));
     }
 
     #[test]
@@ -358,3 +364,172 @@ mod tests {
         assert!(matches!(&bad, Error::Config(m) if m.contains("arguments")));
     }
 }
+
+/// Compile-time checks of `#[process]` and `alt!`, run as doc tests (the macro
+/// crate cannot depend on the runtime, so they live here). Each
+/// `compile_fail` case below differs from the first, compiling, example by
+/// one mistake, and fails with the message quoted above it.
+///
+/// What compiles: a process and an alternation generic over the backend.
+///
+/// ```
+/// #![allow(dead_code)]
+/// extern crate csp_runtime as csp;
+/// use csp::{Reader, Result, Runtime};
+/// use csp_macros::{alt, process};
+///
+/// #[process]
+/// fn first<R: Runtime>(a: Reader<u64, R>) -> Result<u64> {
+///     a.read()
+/// }
+///
+/// fn either<R: Runtime>(a: &Reader<u64, R>, b: &Reader<u64, R>) -> Result<u64> {
+///     alt! { read(a) -> x => x, read(b) -> y => y, skip => 0 }
+/// }
+///
+/// fn main() {}
+/// ```
+///
+/// "a #[process] fn returns csp::Result<T>":
+///
+/// ```compile_fail
+/// extern crate csp_runtime as csp;
+/// use csp::{Reader, Runtime};
+/// #[csp_macros::process]
+/// fn first<R: Runtime>(a: Reader<u64, R>) -> u64 {
+///     a.read().unwrap_or(0)
+/// }
+/// fn main() {}
+/// ```
+///
+/// "a #[process] fn returns csp::Result<T>: one type argument, ...":
+///
+/// ```compile_fail
+/// extern crate csp_runtime as csp;
+/// use csp::{Reader, Runtime};
+/// #[csp_macros::process]
+/// fn first<R: Runtime>(a: Reader<u64, R>) -> Result<u64, csp::Error> {
+///     a.read()
+/// }
+/// fn main() {}
+/// ```
+///
+/// "a #[process] fn returns csp::Result<T>; this fn returns nothing":
+///
+/// ```compile_fail
+/// extern crate csp_runtime as csp;
+/// use csp::{Reader, Runtime};
+/// #[csp_macros::process]
+/// fn first<R: Runtime>(a: Reader<u64, R>) {
+///     let _ = a.read();
+/// }
+/// fn main() {}
+/// ```
+///
+/// "a #[process] fn cannot be async: ...":
+///
+/// ```compile_fail
+/// extern crate csp_runtime as csp;
+/// use csp::{Reader, Result, Runtime};
+/// #[csp_macros::process]
+/// async fn first<R: Runtime>(a: Reader<u64, R>) -> Result<u64> {
+///     a.read()
+/// }
+/// fn main() {}
+/// ```
+///
+/// "a #[process] fn cannot be const: ...":
+///
+/// ```compile_fail
+/// extern crate csp_runtime as csp;
+/// use csp::Result;
+/// #[csp_macros::process]
+/// const fn answer() -> Result<u64> {
+///     Ok(42)
+/// }
+/// fn main() {}
+/// ```
+///
+/// "a #[process] fn cannot take `self`: ...":
+///
+/// ```compile_fail
+/// extern crate csp_runtime as csp;
+/// use csp::Result;
+/// struct Worker;
+/// impl Worker {
+///     #[csp_macros::process]
+///     fn answer(self) -> Result<u64> {
+///         Ok(42)
+///     }
+/// }
+/// fn main() {}
+/// ```
+///
+/// "a #[process] fn cannot take `impl Trait` arguments: ...":
+///
+/// ```compile_fail
+/// extern crate csp_runtime as csp;
+/// use csp::Result;
+/// #[csp_macros::process]
+/// fn answer(n: Vec<impl Into<u64> + Send + 'static>) -> Result<u64> {
+///     Ok(n.into_iter().map(Into::into).sum())
+/// }
+/// fn main() {}
+/// ```
+///
+/// "alt! needs at least one read or write guard ...":
+///
+/// ```compile_fail
+/// extern crate csp_runtime as csp;
+/// use csp::Result;
+/// fn nothing() -> Result<u64> {
+///     csp_macros::alt! { skip => 0, timeout(std::time::Duration::ZERO) => 1 }
+/// }
+/// fn main() {}
+/// ```
+///
+/// "unknown alt! guard `recv`: expected read(..) -> pat, ...":
+///
+/// ```compile_fail
+/// extern crate csp_runtime as csp;
+/// use csp::{Reader, Result, Runtime};
+/// fn either<R: Runtime>(a: &Reader<u64, R>) -> Result<u64> {
+///     csp_macros::alt! { recv(a) -> x => x, skip => 0 }
+/// }
+/// fn main() {}
+/// ```
+///
+/// "an input guard binds what it reads: read(reader) -> msg => body":
+///
+/// ```compile_fail
+/// extern crate csp_runtime as csp;
+/// use csp::{Reader, Result, Runtime};
+/// fn either<R: Runtime>(a: &Reader<u64, R>) -> Result<u64> {
+///     csp_macros::alt! { read(a) => 1, skip => 0 }
+/// }
+/// fn main() {}
+/// ```
+///
+/// "`fair(..)` must come first in alt!, before the guards":
+///
+/// ```compile_fail
+/// extern crate csp_runtime as csp;
+/// use csp::{Fair, Reader, Result, Runtime};
+/// fn either<R: Runtime>(a: &Reader<u64, R>, fair: &mut Fair) -> Result<u64> {
+///     csp_macros::alt! { read(a) -> x => x, fair(fair), skip => 0 }
+/// }
+/// fn main() {}
+/// ```
+///
+/// A refutable pattern in an input guard ("refutable pattern in local binding"):
+///
+/// ```compile_fail,E0005
+/// extern crate csp_runtime as csp;
+/// use csp::{Reader, Result, Runtime};
+/// fn either<R: Runtime>(a: &Reader<Option<u64>, R>) -> Result<u64> {
+///     csp_macros::alt! { read(a) -> Some(x) => x, skip => 0 }
+/// }
+/// fn main() {}
+/// ```
+#[cfg(doctest)]
+pub struct MacroCompileChecks;

@@ -7,7 +7,8 @@ use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, Pat, Token, parenthesized};
 
-const GUARDS: &str = "read(..) -> pat, read_each(..) -> (i, pat), write(.., ..), skip or timeout(..)";
+const GUARDS: &str =
+    "read(..) -> pat, read_each(..) -> (i, pat), write(.., ..), skip or timeout(..)";
 
 /// The whole input of `alt!`.
 struct AltInput {
@@ -87,10 +88,7 @@ impl Parse for AltInput {
                     if kind == "read" {
                         Guard::Read { reader: expr, pat }
                     } else {
-                        Guard::ReadEach {
-                            readers: expr,
-                            pat,
-                        }
+                        Guard::ReadEach { readers: expr, pat }
                     }
                 }
                 "write" => {
@@ -228,6 +226,7 @@ fn generate(input: &AltInput) -> TokenStream {
         let r = Ident::new("__csp_r", site);
         let x = Ident::new("__csp_x", site);
         let idx = Ident::new("__csp_i", site);
+        let msg = Ident::new("__csp_msg", site);
         let ctor = quote!(#enum_name::#variant);
 
         if let Some(cond) = &arm.cond {
@@ -236,7 +235,11 @@ fn generate(input: &AltInput) -> TokenStream {
         let body = &arm.body;
 
         match &arm.guard {
-            Guard::Read { reader, pat } | Guard::ReadEach { readers: reader, pat } => {
+            Guard::Read { reader, pat }
+            | Guard::ReadEach {
+                readers: reader,
+                pat,
+            } => {
                 let m = format_ident!("__M{}", i, span = site);
                 type_params.push(m.clone());
                 let is_each = matches!(arm.guard, Guard::ReadEach { .. });
@@ -268,7 +271,9 @@ fn generate(input: &AltInput) -> TokenStream {
                     evals.push(quote!(let #g = &(#reader);));
                     builds.push(quote!(#alt = #alt.#method(#g, #action);));
                 }
-                match_arms.push(quote!(#ctor(#pat) => #body,));
+                // Bound by `let`, so that a refutable pattern is an error
+                // about the pattern, not about the generated enum.
+                match_arms.push(quote!(#ctor(#msg) => { let #pat = #msg; #body }));
             }
             Guard::Write { writer, value } => {
                 variants.push(quote!(#variant));
@@ -333,9 +338,10 @@ fn generate(input: &AltInput) -> TokenStream {
     }
 
     let fair_var = Ident::new("__csp_fair", site);
-    let fair_eval = input.fair.as_ref().map(|f| {
-        quote_spanned!(f.span()=> let #fair_var: &mut ::csp::Fair = #f;)
-    });
+    let fair_eval = input
+        .fair
+        .as_ref()
+        .map(|f| quote_spanned!(f.span()=> let #fair_var: &mut ::csp::Fair = #f;));
     let select = if input.fair.is_some() {
         quote!(#alt.select_fair(#fair_var))
     } else {
@@ -343,6 +349,8 @@ fn generate(input: &AltInput) -> TokenStream {
     };
     let chosen = Ident::new("__csp_chosen", site);
     let err = Ident::new("__csp_err", site);
+    let value = Ident::new("__csp_value", site);
+    let ok = Ident::new("__csp_ok", site);
     let generics = if type_params.is_empty() {
         TokenStream::new()
     } else {
@@ -360,9 +368,17 @@ fn generate(input: &AltInput) -> TokenStream {
             let mut #alt = ::csp::Alt::new();
             #(#builds)*
             match #select {
-                ::core::result::Result::Ok(#chosen) => ::core::result::Result::Ok(match #chosen {
-                    #(#match_arms)*
-                }),
+                ::core::result::Result::Ok(#chosen) => {
+                    let #value = match #chosen {
+                        #(#match_arms)*
+                    };
+                    // When every body diverges (`return`, `break`, `continue`)
+                    // this is unreachable, and rightly so: silence the lint
+                    // here only, not in the bodies.
+                    #[allow(unreachable_code)]
+                    let #ok = ::core::result::Result::Ok(#value);
+                    #ok
+                }
                 ::core::result::Result::Err(#err) => ::core::result::Result::Err(#err),
             }
         }

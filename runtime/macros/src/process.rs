@@ -147,17 +147,15 @@ fn expand_fn(func: ItemFn) -> syn::Result<TokenStream> {
         }
     }
 
-    let output = match result_type(&sig.output, &sig.ident) {
-        Ok(x) => Some(x),
-        Err(e) => {
-            push_err(&mut errors, e);
-            None
+    let (output, user_ret) = match (result_type(&sig.output, &sig.ident), errors) {
+        (Ok(found), None) => found,
+        (Ok(_), Some(e)) => return Err(e),
+        (Err(e), None) => return Err(e),
+        (Err(e), Some(mut all)) => {
+            all.combine(e);
+            return Err(all);
         }
     };
-    if let Some(e) = errors {
-        return Err(e);
-    }
-    let (output, ret_span) = output.expect("no error, so the result type was found");
 
     // Outer attributes stay on the constructor; inner ones (`#![allow(..)]`
     // at the top of the body) mean the same there.
@@ -174,31 +172,47 @@ fn expand_fn(func: ItemFn) -> syn::Result<TokenStream> {
     let generics = &sig.generics;
     let where_clause = &generics.where_clause;
     let fn_token = &sig.fn_token;
+    // The body's statements go straight into the closure's block (wrapping the
+    // fn's block in it would draw `unused_braces` on one-expression bodies).
+    let stmts = &block.stmts;
 
     let ends = Ident::new("__csp_ends", Span::mixed_site());
+    // `#[cfg]` on a parameter applies to the parameter and to its binding in
+    // the body; lint attributes (`#[allow(unused_variables)]`) only to the
+    // binding, since the constructor's parameter is always used.
+    let is_cfg = |a: &&Attribute| a.path().is_ident("cfg");
     let sig_params = params.iter().map(|p| {
         let Param {
             attrs, name, ty, ..
         } = p;
-        quote!(#(#attrs)* #name: #ty)
+        let cfgs = attrs.iter().filter(is_cfg);
+        quote!(#(#cfgs)* #name: #ty)
     });
-    let probes = params
-        .iter()
-        .flat_map(|p| {
-            let name = &p.name;
-            probes(quote!(#name), &p.ty)
-        })
-        .map(|target| {
+    let ends_ref = &ends;
+    let probes = params.iter().flat_map(|p| {
+        let name = &p.name;
+        let cfgs: Vec<&Attribute> = p.attrs.iter().filter(is_cfg).collect();
+        probes(quote!(#name), &p.ty).into_iter().map(move |target| {
             quote! {
-                (&&::csp::__private::Probe(&#target)).__csp_collect_ends(&mut #ends);
+                #(#cfgs)*
+                (&&::csp::__private::Probe(&#target)).__csp_collect_ends(&mut #ends_ref);
             }
-        });
-    let binds = params.iter().map(|p| {
-        let Param { name, pat, ty, .. } = p;
-        quote!(let #pat: #ty = #name;)
+        })
     });
-    let process_ty = quote_spanned!(ret_span=> ::csp::Process<#output>);
-    let result_ty = quote_spanned!(ret_span=> ::csp::Result<#output>);
+    let binds = params.iter().map(|p| {
+        let Param {
+            attrs,
+            name,
+            pat,
+            ty,
+        } = p;
+        quote!(#(#attrs)* let #pat: #ty = #name;)
+    });
+    // The body's closure returns the type as the user wrote it (so that a
+    // `use csp::Result;` stays used and errors read as they would in a fn);
+    // `__with_end_set` then requires it to be `csp::Result<X>`.
+    let process_ty = quote_spanned!(user_ret.span()=> ::csp::Process<#output>);
+    let result_ty = &user_ret;
 
     let constructor = quote! {
         #(#attrs)*
@@ -212,13 +226,18 @@ fn expand_fn(func: ItemFn) -> syn::Result<TokenStream> {
             }
             ::csp::Process::__with_end_set(#name_str, #ends, move || -> #result_ty {
                 #(#binds)*
-                #block
+                #(#stmts)*
             })
         }
     };
 
-    let registration = if generics.params.is_empty() {
-        registration(fn_name, &name_str, &params, &output)
+    let param_cfg = params
+        .iter()
+        .any(|p| p.attrs.iter().any(|a| a.path().is_ident("cfg")));
+    let registration = if generics.params.is_empty() && !param_cfg {
+        // A `#[cfg]`-gated process is registered only when it exists.
+        let cfgs: Vec<&Attribute> = attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
+        registration(fn_name, &name_str, &params, &output, &cfgs)
     } else {
         TokenStream::new()
     };
@@ -250,8 +269,8 @@ fn probes(place: TokenStream, ty: &Type) -> Vec<TokenStream> {
 }
 
 /// The `X` of `-> Result<X>` (any path whose last segment is `Result` with one
-/// type argument), and the span of the return type.
-fn result_type(output: &ReturnType, name: &Ident) -> syn::Result<(Type, Span)> {
+/// type argument), and the return type as written.
+fn result_type(output: &ReturnType, name: &Ident) -> syn::Result<(Type, Type)> {
     let ty = match output {
         ReturnType::Type(_, ty) => ty,
         ReturnType::Default => {
@@ -280,7 +299,9 @@ fn result_type(output: &ReturnType, name: &Ident) -> syn::Result<(Type, Span)> {
     if args.args.len() != 1 {
         return Err(syn::Error::new_spanned(
             ty,
-            format!("{RETURN_MSG}: one type argument, the process's value (the error is csp::Error)"),
+            format!(
+                "{RETURN_MSG}: one type argument, the process's value (the error is csp::Error)"
+            ),
         ));
     }
     let Some(GenericArgument::Type(x)) = args.args.first() else {
@@ -292,7 +313,7 @@ fn result_type(output: &ReturnType, name: &Ident) -> syn::Result<(Type, Span)> {
             "the value of a #[process] fn cannot be `impl Trait`: name its type",
         ));
     }
-    Ok((x.clone(), ty.span()))
+    Ok((x.clone(), (**ty).clone()))
 }
 
 /// The first `impl Trait` inside a type, if any.
@@ -334,14 +355,15 @@ fn find_in_arguments(args: &PathArguments) -> Option<&Type> {
             GenericArgument::AssocType(a) => find_impl_trait(&a.ty),
             _ => None,
         }),
-        PathArguments::Parenthesized(p) => p
-            .inputs
-            .iter()
-            .find_map(find_impl_trait)
-            .or_else(|| match &p.output {
-                ReturnType::Type(_, t) => find_impl_trait(t),
-                ReturnType::Default => None,
-            }),
+        PathArguments::Parenthesized(p) => {
+            p.inputs
+                .iter()
+                .find_map(find_impl_trait)
+                .or_else(|| match &p.output {
+                    ReturnType::Type(_, t) => find_impl_trait(t),
+                    ReturnType::Default => None,
+                })
+        }
         PathArguments::None => None,
     }
 }
@@ -349,7 +371,13 @@ fn find_in_arguments(args: &PathArguments) -> Option<&Type> {
 /// The hidden constructor from bytes and the link-time registry entry, inside
 /// an anonymous `const` so that nothing leaks into the caller's namespace and
 /// two processes never clash (a `const _` is its own scope).
-fn registration(fn_name: &Ident, name_str: &str, params: &[Param], output: &Type) -> TokenStream {
+fn registration(
+    fn_name: &Ident,
+    name_str: &str,
+    params: &[Param],
+    output: &Type,
+    cfgs: &[&Attribute],
+) -> TokenStream {
     let site = Span::mixed_site();
     let upper = name_str.to_uppercase();
     let static_name = syn::parse_str::<Ident>(&format!("__CSP_PROCESS_{upper}"))
@@ -363,9 +391,11 @@ fn registration(fn_name: &Ident, name_str: &str, params: &[Param], output: &Type
         .collect();
     let args_ty = quote!((#(#tys,)*));
     quote! {
+        #(#cfgs)*
         const _: () = {
             const #full_name: &str = ::core::concat!(::core::module_path!(), "::", #name_str);
 
+            #[allow(deprecated)]
             fn #construct(#bytes: &[u8])
                 -> ::csp::Result<::csp::Process<::std::vec::Vec<u8>>>
             {

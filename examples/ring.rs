@@ -1,0 +1,44 @@
+//! The ring of the paper "Scaling PyCSP" (Listing 3): N element processes
+//! pass a token around, each adding one; the connection process injects 0,
+//! prints what comes back (N) and poisons the ring, which shuts it down.
+//!
+//! `cargo run --release --example ring -- [N]` (default 1000)
+
+use csp::{Channel, Reader, Writer, process};
+
+#[process]
+fn element(this_read: Reader<u64>, next_write: Writer<u64>) -> csp::Result<()> {
+    // Loop until poisoned: `?` returns Poisoned, and #[process] then poisons
+    // both ends, so the poison travels around the ring.
+    loop {
+        let token = this_read.read()?;
+        next_write.write(token + 1)?;
+    }
+}
+
+#[process]
+fn connection(value: u64, chan_out: Writer<u64>, chan_result: Reader<u64>) -> csp::Result<u64> {
+    chan_out.write(value)?;
+    let result = chan_result.read()?;
+    println!("the token came back as {result}");
+    // Poison the element processes.
+    chan_out.poison();
+    Ok(result)
+}
+
+fn main() -> csp::Result<()> {
+    let n: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let head = Channel::new();
+    let mut current = head.clone();
+    let mut ring = Vec::new();
+    for _ in 0..n {
+        let next = Channel::new();
+        ring.push(element(current.reader(), next.writer()));
+        current = next;
+    }
+    let t = std::time::Instant::now();
+    let (result, _) = csp::par!(connection(0, head.writer(), current.reader()), csp::Process::new("ring", move || csp::par(ring).map(|_| ())))?;
+    println!("{n} processes in {:?}", t.elapsed());
+    assert_eq!(result, Some(n), "each of the {n} elements adds one");
+    Ok(())
+}
