@@ -41,7 +41,10 @@ fn consumer(input: Reader<u64>, loops: u64) -> csp::Result<Duration> {
     for i in 1..=loops {
         let v = input.read()?;
         if v != first + i {
-            return Err(csp::Error::config(format!("expected {} got {v}", first + i)));
+            return Err(csp::Error::config(format!(
+                "expected {} got {v}",
+                first + i
+            )));
         }
     }
     let elapsed = start.elapsed();
@@ -49,27 +52,35 @@ fn consumer(input: Reader<u64>, loops: u64) -> csp::Result<Duration> {
     Ok(elapsed)
 }
 
+/// Runs commstime for `loops` loops; returns the time the consumer measured.
+pub fn run(loops: u64) -> csp::Result<Duration> {
+    let (a, b, c, d) = (
+        Channel::named("a"),
+        Channel::named("b"),
+        Channel::named("c"),
+        Channel::named("d"),
+    );
+    let (_, _, _, elapsed) = csp::par!(
+        prefix(0, c.reader(), a.writer()),
+        delta(a.reader(), b.writer(), d.writer()),
+        successor(b.reader(), c.writer()),
+        consumer(d.reader(), loops),
+    )?;
+    elapsed.ok_or_else(|| csp::Error::config("the consumer did not finish"))
+}
+
 fn main() -> csp::Result<()> {
     let mut args = std::env::args().skip(1);
-    let loops: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let loops: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let runs: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
-    for run in 1..=runs {
-        let (a, b, c, d) = (
-            Channel::named("a"),
-            Channel::named("b"),
-            Channel::named("c"),
-            Channel::named("d"),
-        );
-        let (_, _, _, elapsed) = csp::par!(
-            prefix(0, c.reader(), a.writer()),
-            delta(a.reader(), b.writer(), d.writer()),
-            successor(b.reader(), c.writer()),
-            consumer(d.reader(), loops),
-        )?;
-        let elapsed = elapsed.ok_or_else(|| csp::Error::config("the consumer did not finish"))?;
+    for r in 1..=runs {
+        let elapsed = run(loops)?;
         let per_loop = elapsed.as_nanos() as f64 / loops as f64;
         println!(
-            "run {run}: {loops} loops in {elapsed:?}: {per_loop:.1} ns per loop, {:.1} ns per communication",
+            "run {r}: {loops} loops in {elapsed:?}: {per_loop:.1} ns per loop, {:.1} ns per communication",
             per_loop / 4.0
         );
     }

@@ -27,10 +27,16 @@ fn printer(input: Reader<String>) -> csp::Result<usize> {
     }
 }
 
-fn main() -> csp::Result<()> {
+/// Runs the network; returns how many lines the printer received.
+pub fn run() -> csp::Result<usize> {
     let c = Channel::named("greetings");
     let (_, lines) = csp::par!(greeter(c.writer()), printer(c.reader()))?;
-    println!("printer received {} line(s)", lines.unwrap_or(0));
-    assert_eq!(lines, Some(1));
+    Ok(lines.unwrap_or(0))
+}
+
+fn main() -> csp::Result<()> {
+    let lines = run()?;
+    println!("printer received {lines} line(s)");
+    assert_eq!(lines, 1);
     Ok(())
 }

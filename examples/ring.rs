@@ -26,8 +26,8 @@ fn connection(value: u64, chan_out: Writer<u64>, chan_result: Reader<u64>) -> cs
     Ok(result)
 }
 
-fn main() -> csp::Result<()> {
-    let n: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+/// Runs a ring of `n` elements; returns the value the token came back with.
+pub fn run(n: u64) -> csp::Result<u64> {
     let head = Channel::new();
     let mut current = head.clone();
     let mut ring = Vec::new();
@@ -36,9 +36,19 @@ fn main() -> csp::Result<()> {
         ring.push(element(current.reader(), next.writer()));
         current = next;
     }
+    let elements = csp::Process::new("ring", move || csp::par(ring).map(|_| ()));
+    let (result, _) = csp::par!(connection(0, head.writer(), current.reader()), elements)?;
+    result.ok_or_else(|| csp::Error::config("the connection process did not finish"))
+}
+
+fn main() -> csp::Result<()> {
+    let n: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1000);
     let t = std::time::Instant::now();
-    let (result, _) = csp::par!(connection(0, head.writer(), current.reader()), csp::Process::new("ring", move || csp::par(ring).map(|_| ())))?;
+    let result = run(n)?;
     println!("{n} processes in {:?}", t.elapsed());
-    assert_eq!(result, Some(n), "each of the {n} elements adds one");
+    assert_eq!(result, n, "each of the {n} elements adds one");
     Ok(())
 }

@@ -84,15 +84,19 @@ pub type Alt<'a, U> = csp_runtime::Alt<'a, U, Backend>;
 /// # Errors
 /// The first failure in argument order; `Deadlock` on greenlets when the
 /// network could not move and nothing else failed.
-pub fn par<O: Send + 'static>(procs: impl IntoIterator<Item = Process<O>>) -> Result<Vec<Option<O>>> {
+pub fn par<O: Send + 'static>(
+    procs: impl IntoIterator<Item = Process<O>>,
+) -> Result<Vec<Option<O>>> {
     Backend::par(procs.into_iter().collect())
 }
 
 /// Runs the processes one after another. See [`csp_runtime::seq`].
 ///
 /// # Errors
-/// As [`par`].
-pub fn seq<O: Send + 'static>(procs: impl IntoIterator<Item = Process<O>>) -> Result<Vec<Option<O>>> {
+/// As [`par()`].
+pub fn seq<O: Send + 'static>(
+    procs: impl IntoIterator<Item = Process<O>>,
+) -> Result<Vec<Option<O>>> {
     csp_runtime::seq::<Backend, O>(procs)
 }
 
@@ -175,3 +179,8 @@ macro_rules! par {
 
 #[doc(hidden)]
 pub use csp_runtime::__private;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

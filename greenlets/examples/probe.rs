@@ -27,7 +27,10 @@ fn main() {
     let t = Instant::now();
     let _ = G::par(procs);
     let el = t.elapsed();
-    println!("thread ring: {:.1} ns/hop", el.as_nanos() as f64 / hops as f64);
+    println!(
+        "thread ring: {:.1} ns/hop",
+        el.as_nanos() as f64 / hops as f64
+    );
 
     // ping-pong
     let a = Channel::<u64, G>::new();
@@ -36,8 +39,23 @@ fn main() {
     let rounds = 5_000_000u64;
     let t = Instant::now();
     let _ = G::par(vec![
-        Process::new("ping", move || { for i in 0..rounds { aw.write(i)?; br.read()?; } Ok(()) }),
-        Process::new("pong", move || { for _ in 0..rounds { let v = ar.read()?; bw.write(v)?; } Ok(()) }),
+        Process::new("ping", move || {
+            for i in 0..rounds {
+                aw.write(i)?;
+                br.read()?;
+            }
+            Ok(())
+        }),
+        Process::new("pong", move || {
+            for _ in 0..rounds {
+                let v = ar.read()?;
+                bw.write(v)?;
+            }
+            Ok(())
+        }),
     ]);
-    println!("ping-pong: {:.1} ns/round trip", t.elapsed().as_nanos() as f64 / rounds as f64);
+    println!(
+        "ping-pong: {:.1} ns/round trip",
+        t.elapsed().as_nanos() as f64 / rounds as f64
+    );
 }

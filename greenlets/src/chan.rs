@@ -313,7 +313,13 @@ impl<T: Message> ChanCell<T> {
 }
 
 /// Ends a blocked operation: on failure, removes its entry from the channel.
-fn finish_wait<T: Message>(cell: &ChanCell<T>, dir: Direction, pid: Pid, epoch: u64, woke: Result<usize>) -> Result<()> {
+fn finish_wait<T: Message>(
+    cell: &ChanCell<T>,
+    dir: Direction,
+    pid: Pid,
+    epoch: u64,
+    woke: Result<usize>,
+) -> Result<()> {
     match woke {
         Ok(_) => Ok(()),
         Err(e) => {

@@ -16,7 +16,7 @@
 //!   processes run.
 //!
 //! Programs use it through the facade crate `csp` with the `greenlets`
-//! feature; [`Greenlets`] is the [`Runtime`](csp_runtime::Runtime) to name in
+//! feature; [`Greenlets`] is the `csp_runtime::Runtime` to name in
 //! generic code.
 #![warn(missing_docs)]
 
@@ -128,11 +128,17 @@ impl Runtime for Greenlets {
         sched::with_sched(|s| s.current_name())
     }
 
-    fn input_guard<'a, T: Message>(chan: &'a GreenChan<T>, slot: &'a mut Option<T>) -> GreenGuard<'a> {
+    fn input_guard<'a, T: Message>(
+        chan: &'a GreenChan<T>,
+        slot: &'a mut Option<T>,
+    ) -> GreenGuard<'a> {
         GreenGuard::input(chan, slot)
     }
 
-    fn output_guard<'a, T: Message>(chan: &'a GreenChan<T>, value: &'a mut Option<T>) -> GreenGuard<'a> {
+    fn output_guard<'a, T: Message>(
+        chan: &'a GreenChan<T>,
+        value: &'a mut Option<T>,
+    ) -> GreenGuard<'a> {
         GreenGuard::output(chan, value)
     }
 

@@ -286,7 +286,9 @@ impl Sched {
         stack::install_overflow_handler();
         if let Err(e) = stack::ensure_altstack() {
             // Processes still run; only the stack-overflow message is lost.
-            eprintln!("csp: warning: no signal stack on this thread, a stack overflow will not be named: {e}");
+            eprintln!(
+                "csp: warning: no signal stack on this thread, a stack overflow will not be named: {e}"
+            );
         }
         let (io_tx, io_rx) = channel();
         let mut s = Sched {
@@ -375,7 +377,9 @@ impl Sched {
                 p.wake = Wake::Pending;
                 Ok((pid, epoch))
             }
-            None => Err(Error::config("the running process is not known to the scheduler")),
+            None => Err(Error::config(
+                "the running process is not known to the scheduler",
+            )),
         }
     }
 
@@ -402,7 +406,13 @@ impl Sched {
     }
 
     /// Registers a timer that commits offer `guard` of wait `(pid, epoch)` at `deadline`.
-    pub(crate) fn add_timer(&mut self, after: Duration, pid: Pid, epoch: u64, guard: usize) -> TimerKey {
+    pub(crate) fn add_timer(
+        &mut self,
+        after: Duration,
+        pid: Pid,
+        epoch: u64,
+        guard: usize,
+    ) -> TimerKey {
         let deadline = self.now().saturating_add(after);
         self.timer_seq += 1;
         let key = (deadline, self.timer_seq);
@@ -448,9 +458,10 @@ impl Sched {
         parent: Option<Pid>,
         spawner: Option<Pid>,
     ) -> Result<Pid> {
-        let stack = self.pool.take().map_err(|e| {
-            Error::config(format!("cannot start process '{name}': {e}"))
-        })?;
+        let stack = self
+            .pool
+            .take()
+            .map_err(|e| Error::config(format!("cannot start process '{name}': {e}")))?;
         let pid = match self.free.pop() {
             Some(pid) => pid,
             None => {
@@ -461,15 +472,18 @@ impl Sched {
                 pid
             }
         };
-        let coro = Box::new(Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
-            let y: *const Yielder<(), ()> = y;
-            with_sched(|s| {
-                if let Some(p) = s.proc_mut(pid) {
-                    p.yielder = y;
-                }
-            });
-            entry();
-        }));
+        let coro = Box::new(Coroutine::with_stack(
+            stack,
+            move |y: &Yielder<(), ()>, ()| {
+                let y: *const Yielder<(), ()> = y;
+                with_sched(|s| {
+                    if let Some(p) = s.proc_mut(pid) {
+                        p.yielder = y;
+                    }
+                });
+                entry();
+            },
+        ));
         let mut ctl = ProcCtl::new(name, self.next_seq);
         self.next_seq += 1;
         ctl.coro = Some(coro);
@@ -606,7 +620,10 @@ impl Sched {
         };
         let got = match timeout {
             Some(t) => self.io_rx.recv_timeout(t),
-            None => self.io_rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            None => self
+                .io_rx
+                .recv()
+                .map_err(|_| RecvTimeoutError::Disconnected),
         };
         if let Ok(d) = got {
             self.on_io_done(d);
@@ -691,7 +708,9 @@ pub(crate) fn block() -> Result<usize> {
     if me == MAIN {
         run_loop();
     } else if yielder.is_null() {
-        return Err(Error::config("a process blocked before it started (a bug in csp-greenlets)"));
+        return Err(Error::config(
+            "a process blocked before it started (a bug in csp-greenlets)",
+        ));
     } else {
         // SAFETY: `yielder` was stored by this process's coroutine when it
         // started, from the `&Yielder` corosensei passes to the coroutine's
@@ -750,7 +769,9 @@ fn run_loop() {
                 }
                 Next::Run(pid, coro) => {
                     let size = s.pool.stack_size();
-                    let (ptr, len) = s.proc(pid).map_or((std::ptr::null(), 0), |p| (p.name.as_ptr(), p.name.len()));
+                    let (ptr, len) = s
+                        .proc(pid)
+                        .map_or((std::ptr::null(), 0), |p| (p.name.as_ptr(), p.name.len()));
                     Some((pid, coro, ptr, len, size))
                 }
             }

@@ -17,8 +17,8 @@ use std::time::Duration;
 use csp_runtime::{Direction, Error, Message, Result};
 
 use crate::chan::{ChanCell, GreenChan, Try};
-use crate::sched::{self, Sched, TimerKey, WaitKind, describe_chan, with_sched};
 use crate::sched::Describe;
+use crate::sched::{self, Sched, TimerKey, WaitKind, describe_chan, with_sched};
 
 /// A channel, seen by an alternation without its message type.
 pub(crate) trait GuardOps: Describe {
@@ -26,7 +26,14 @@ pub(crate) trait GuardOps: Describe {
     /// (an `Option<T>`); for a write, the message is taken from it.
     fn try_now(&self, dir: Direction, slot: NonNull<()>, s: &mut Sched) -> Result<Try<()>>;
     /// Registers the guard's offer.
-    fn register(&self, dir: Direction, pid: u32, epoch: u64, guard: usize, slot: NonNull<()>) -> Result<()>;
+    fn register(
+        &self,
+        dir: Direction,
+        pid: u32,
+        epoch: u64,
+        guard: usize,
+        slot: NonNull<()>,
+    ) -> Result<()>;
     /// Removes the offers of wait `(pid, epoch)`.
     fn deregister(&self, dir: Direction, pid: u32, epoch: u64);
 }
@@ -54,7 +61,14 @@ impl<T: Message> GuardOps for ChanCell<T> {
         }
     }
 
-    fn register(&self, dir: Direction, pid: u32, epoch: u64, guard: usize, slot: NonNull<()>) -> Result<()> {
+    fn register(
+        &self,
+        dir: Direction,
+        pid: u32,
+        epoch: u64,
+        guard: usize,
+        slot: NonNull<()>,
+    ) -> Result<()> {
         ChanCell::register(self, dir, pid, epoch, guard, slot.cast::<Option<T>>())
     }
 
@@ -159,33 +173,35 @@ pub(crate) fn select(guards: &mut [GreenGuard<'_>]) -> Result<usize> {
         return Err(Error::config("an alternation needs at least one guard"));
     }
     // Pass 1 (poll) and pass 2 (enqueue), under one look at the scheduler.
-    let polled = with_sched(|s| -> Result<std::result::Result<usize, (u32, u64, Vec<TimerKey>)>> {
-        for (i, g) in guards.iter().enumerate() {
-            match &g.kind {
-                Kind::Skip => return Ok(Ok(i)),
-                Kind::Timeout(_) => {}
-                Kind::Chan { dir, ops, slot } => match ops.try_now(*dir, *slot, s)? {
-                    Try::Done(()) => return Ok(Ok(i)),
-                    Try::Failed(e) => return Err(e),
-                    Try::NotReady => {}
-                },
+    let polled = with_sched(
+        |s| -> Result<std::result::Result<usize, (u32, u64, Vec<TimerKey>)>> {
+            for (i, g) in guards.iter().enumerate() {
+                match &g.kind {
+                    Kind::Skip => return Ok(Ok(i)),
+                    Kind::Timeout(_) => {}
+                    Kind::Chan { dir, ops, slot } => match ops.try_now(*dir, *slot, s)? {
+                        Try::Done(()) => return Ok(Ok(i)),
+                        Try::Failed(e) => return Err(e),
+                        Try::NotReady => {}
+                    },
+                }
             }
-        }
-        let (pid, epoch) = s.begin_wait(WaitKind::Alt(
-            guards.as_ptr().cast(),
-            guards.len(),
-            describe_guards,
-        ))?;
-        let mut timers = Vec::new();
-        for (i, g) in guards.iter().enumerate() {
-            match &g.kind {
-                Kind::Chan { dir, ops, slot } => ops.register(*dir, pid, epoch, i, *slot)?,
-                Kind::Timeout(d) => timers.push(s.add_timer(*d, pid, epoch, i)),
-                Kind::Skip => {}
+            let (pid, epoch) = s.begin_wait(WaitKind::Alt(
+                guards.as_ptr().cast(),
+                guards.len(),
+                describe_guards,
+            ))?;
+            let mut timers = Vec::new();
+            for (i, g) in guards.iter().enumerate() {
+                match &g.kind {
+                    Kind::Chan { dir, ops, slot } => ops.register(*dir, pid, epoch, i, *slot)?,
+                    Kind::Timeout(d) => timers.push(s.add_timer(*d, pid, epoch, i)),
+                    Kind::Skip => {}
+                }
             }
-        }
-        Ok(Err((pid, epoch, timers)))
-    })?;
+            Ok(Err((pid, epoch, timers)))
+        },
+    )?;
     let (pid, epoch, timers) = match polled {
         Ok(i) => {
             if with_sched(Sched::wants_preempt) {

@@ -38,7 +38,11 @@ fn deadlock_is_reported() {
     match err {
         Error::Deadlock(rep) => {
             assert_eq!(rep.blocked.len(), 2, "{rep}");
-            assert!(rep.to_string().contains("'stuck' waits on read on channel 'lonely'"), "{rep}");
+            assert!(
+                rep.to_string()
+                    .contains("'stuck' waits on read on channel 'lonely'"),
+                "{rep}"
+            );
         }
         e => panic!("expected deadlock, got {e:?}"),
     }
@@ -55,9 +59,17 @@ fn alt_priority_and_timeout() {
     a.writer().write(1).unwrap();
     b.writer().write(2).unwrap();
     let (ra, rb) = (a.reader(), b.reader());
-    let got = Alt::new().read(&ra, |v| v).read(&rb, |v| v + 100).select().unwrap();
+    let got = Alt::new()
+        .read(&ra, |v| v)
+        .read(&rb, |v| v + 100)
+        .select()
+        .unwrap();
     assert_eq!(got, 1);
-    let got = Alt::new().read(&ra, |v| v).read(&rb, |v| v + 100).select().unwrap();
+    let got = Alt::new()
+        .read(&ra, |v| v)
+        .read(&rb, |v| v + 100)
+        .select()
+        .unwrap();
     assert_eq!(got, 102);
     let got = Alt::new()
         .read(&ra, |v| v)

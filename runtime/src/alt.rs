@@ -1,31 +1,4 @@
-//! Alternation (external choice): wait on several guards, commit exactly one.
-//!
-//! An [`Alt`] is built from guards, each with an action that turns what the
-//! guard did into the alternation's result:
-//!
-//! - [`read`](Alt::read): ready when a writer offers a message; the action gets it;
-//! - [`read_each`](Alt::read_each): one input guard per reader of a slice
-//!   (PyCSP's `AltSelect` over a list); the action gets the index and the message;
-//! - [`write`](Alt::write): ready when a reader (or buffer room) takes the value;
-//! - [`skip`](Alt::skip): always ready;
-//! - [`timeout`](Alt::timeout): ready once the given time has passed.
-//!
-//! [`select`](Alt::select) is a priority select: the first guard, in the order
-//! they were added, that is ready when the select is made wins; if none is,
-//! the first one to become ready wins. A `skip` guard therefore wins only when
-//! every guard before it was not ready. [`select_fair`](Alt::select_fair)
-//! orders the channel guards least-chosen first (skip and timeout last), so
-//! over repeated selects with the same [`Fair`] no ready guard is starved.
-//!
-//! Exactly one guard commits. A message offered by an output guard that did
-//! not commit is dropped with the `Alt`; nothing is ever half-sent.
-//!
-//! Errors: if a guard's channel is poisoned or retired (or its end retired)
-//! before any guard commits, the select fails with `Poisoned` or `Retired`,
-//! even if another guard could have committed later (PyCSP's rule).
-//!
-//! The `alt!` macro builds an `Alt` whose arms run in the caller's scope.
-
+//! Alternation (external choice): wait on several guards, commit exactly one. See [`Alt`].
 use std::fmt;
 use std::time::Duration;
 
@@ -74,9 +47,7 @@ struct ReadEachArm<'a, T: Message, R: Runtime, F> {
     action: F,
 }
 
-impl<T: Message, R: Runtime, U, F: FnOnce(usize, T) -> U> Arm<U, R>
-    for ReadEachArm<'_, T, R, F>
-{
+impl<T: Message, R: Runtime, U, F: FnOnce(usize, T) -> U> Arm<U, R> for ReadEachArm<'_, T, R, F> {
     fn guards<'s>(&'s mut self, out: &mut Vec<R::Guard<'s>>) -> Result<()> {
         for r in self.readers {
             r.check()?;
@@ -159,9 +130,38 @@ impl<R: Runtime, U, F: FnOnce() -> U> Arm<U, R> for TimeoutArm<F> {
     }
 }
 
-/// An alternation being built. See the [module docs](self).
+/// Alternation (external choice): wait on several guards, commit exactly one.
+///
+/// An [`Alt`] is built from guards, each with an action that turns what the
+/// guard did into the alternation's result:
+///
+/// - [`read`](Alt::read): ready when a writer offers a message; the action gets it;
+/// - [`read_each`](Alt::read_each): one input guard per reader of a slice
+///   (PyCSP's `AltSelect` over a list); the action gets the index and the message;
+/// - [`write`](Alt::write): ready when a reader (or buffer room) takes the value;
+/// - [`skip`](Alt::skip): always ready;
+/// - [`timeout`](Alt::timeout): ready once the given time has passed.
+///
+/// [`select`](Alt::select) is a priority select: the first guard, in the order
+/// they were added, that is ready when the select is made wins; if none is,
+/// the first one to become ready wins. A `skip` guard therefore wins only when
+/// every guard before it was not ready. [`select_fair`](Alt::select_fair)
+/// orders the channel guards least-chosen first (skip and timeout last), so
+/// over repeated selects with the same [`Fair`] no ready guard is starved.
+///
+/// Exactly one guard commits. A message offered by an output guard that did
+/// not commit is dropped with the `Alt`; nothing is ever half-sent.
+///
+/// Errors: if a guard's channel is poisoned or retired (or its end retired)
+/// before any guard commits, the select fails with `Poisoned` or `Retired`,
+/// even if another guard could have committed later (PyCSP's rule).
+///
+/// The `alt!` macro builds an `Alt` whose arms run in the caller's scope.
+///
+/// # Example
 ///
 /// ```
+/// # #[allow(dead_code)]
 /// # fn doc<R: csp_runtime::Runtime>() -> csp_runtime::Result<()> {
 /// use csp_runtime::{Alt, Channel};
 /// let a = Channel::<u32, R>::buffered(1);
@@ -186,7 +186,11 @@ impl<'a, U, R: Runtime> Alt<'a, U, R> {
     }
 
     /// An input guard on `reader`; `action` gets the message read.
-    pub fn read<T: Message>(mut self, reader: &'a Reader<T, R>, action: impl FnOnce(T) -> U + 'a) -> Self {
+    pub fn read<T: Message>(
+        mut self,
+        reader: &'a Reader<T, R>,
+        action: impl FnOnce(T) -> U + 'a,
+    ) -> Self {
         self.arms.push(Box::new(ReadArm {
             reader,
             slot: None,
@@ -240,7 +244,7 @@ impl<'a, U, R: Runtime> Alt<'a, U, R> {
     /// Waits for one guard, in priority order, and returns its action's result.
     ///
     /// # Errors
-    /// `Poisoned`/`Retired` as the [module docs](self) say; `Config` when the
+    /// `Poisoned`/`Retired` as the [`Alt`] docs say; `Config` when the
     /// alternation has no guards; `Deadlock` on greenlets.
     pub fn select(self) -> Result<U> {
         self.run(None)
@@ -283,7 +287,8 @@ impl<'a, U, R: Runtime> Alt<'a, U, R> {
                         let (_, _, is_channel) = owner[i];
                         (!is_channel, if is_channel { counts[i] } else { 0 }, i)
                     });
-                    let mut taken: Vec<Option<R::Guard<'_>>> = guards.into_iter().map(Some).collect();
+                    let mut taken: Vec<Option<R::Guard<'_>>> =
+                        guards.into_iter().map(Some).collect();
                     let mut ordered: Vec<R::Guard<'_>> = order
                         .iter()
                         .filter_map(|&i| taken.get_mut(i).and_then(Option::take))

@@ -76,8 +76,10 @@ pub trait Runtime: Sized + Send + Sync + 'static {
     fn current_process() -> String;
 
     /// An input guard: if chosen, the value read is left in `slot`.
-    fn input_guard<'a, T: Message>(chan: &'a Self::Chan<T>, slot: &'a mut Option<T>)
-    -> Self::Guard<'a>;
+    fn input_guard<'a, T: Message>(
+        chan: &'a Self::Chan<T>,
+        slot: &'a mut Option<T>,
+    ) -> Self::Guard<'a>;
 
     /// An output guard: if chosen, the value is taken out of `value`.
     fn output_guard<'a, T: Message>(

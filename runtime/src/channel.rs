@@ -1,20 +1,4 @@
-//! Channels and their ends.
-//!
-//! A [`Channel`] is any-to-any: any number of [`Reader`]s and [`Writer`]s. It is
-//! a rendezvous by default (a write completes when a reader has taken the
-//! message) or buffered with a fixed capacity. Readers and writers are matched
-//! in the order they arrived.
-//!
-//! Ends are counted: [`Channel::reader`], [`Channel::writer`] and cloning an end
-//! each add one end to its side. [`Reader::retire`] / [`Writer::retire`] take
-//! one away; when the last end on one side has retired, the channel is retired
-//! and the other side's operations fail with [`Error::Retired`]. A retired end
-//! cannot be used again. Dropping an end does **not** retire it (as in PyCSP):
-//! retire says "I leave", drop only releases memory.
-//!
-//! [`poison`](Reader::poison) is global and sticky: every pending and later
-//! operation on the channel fails with [`Error::Poisoned`].
-
+//! Channels and their ends. See [`Channel`].
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +11,23 @@ use crate::backend::{ChanOps, ChannelSpec, Direction, Runtime};
 use crate::ends::{EndHandle, EndSet, Ends};
 use crate::{Error, Message, Result};
 
+/// Channels and their ends.
+///
+/// A [`Channel`] is any-to-any: any number of [`Reader`]s and [`Writer`]s. It is
+/// a rendezvous by default (a write completes when a reader has taken the
+/// message) or buffered with a fixed capacity. Readers and writers are matched
+/// in the order they arrived.
+///
+/// Ends are counted: [`Channel::reader`], [`Channel::writer`] and cloning an end
+/// each add one end to its side. [`Reader::retire`] / [`Writer::retire`] take
+/// one away; when the last end on one side has retired, the channel is retired
+/// and the other side's operations fail with [`Error::Retired`]. A retired end
+/// cannot be used again. Dropping an end does **not** retire it (as in PyCSP):
+/// retire says "I leave", drop only releases memory.
+///
+/// [`poison`](Reader::poison) is global and sticky: every pending and later
+/// operation on the channel fails with [`Error::Poisoned`].
+///
 /// A channel: make ends with [`reader`](Channel::reader) and
 /// [`writer`](Channel::writer) and hand them to processes.
 ///
@@ -181,7 +182,7 @@ impl<T: Message, R: Runtime> EndHandle for End<T, R> {
 macro_rules! end_common {
     ($end:ident, $dir:expr, $what:literal) => {
         impl<T: Message, R: Runtime> $end<T, R> {
-            /// Poisons the channel (see the [module docs](self) for the rules).
+            /// Poisons the channel (see the [`Channel`] docs for the rules).
             pub fn poison(&self) {
                 self.end.poison();
             }
@@ -269,6 +270,7 @@ macro_rules! end_common {
 /// The reading end of a channel.
 ///
 /// ```
+/// # #[allow(dead_code)]
 /// # fn doc<R: csp_runtime::Runtime>() -> csp_runtime::Result<()> {
 /// let c = csp_runtime::Channel::<u32, R>::buffered(1);
 /// c.writer().write(7)?;

@@ -73,6 +73,7 @@ impl fmt::Debug for EndSet {
 /// ```
 /// use csp_runtime::{EndSet, Ends};
 ///
+/// # #[allow(dead_code)]
 /// struct Ports<R: csp_runtime::Runtime> {
 ///     input: csp_runtime::Reader<u64, R>,
 ///     output: csp_runtime::Writer<u64, R>,

@@ -87,14 +87,19 @@ impl fmt::Debug for Error {
         match self {
             Error::Poisoned => f.write_str("Poisoned"),
             Error::Retired => f.write_str("Retired"),
-            Error::Deadlock(r) => write!(f, "Deadlock({} blocked)", r.blocked.len()),
+            // `fn main() -> csp::Result<()>` prints errors with Debug: show
+            // the whole report, it is what the user needs to see.
+            Error::Deadlock(r) => write!(f, "Deadlock({r})"),
             Error::Timeout => f.write_str("Timeout"),
             Error::Lost { node } => write!(f, "Lost {{ node: {node:?} }}"),
             Error::Remote { process, message } => {
                 write!(f, "Remote {{ process: {process:?}, message: {message:?} }}")
             }
             Error::Panicked { process, message } => {
-                write!(f, "Panicked {{ process: {process:?}, message: {message:?} }}")
+                write!(
+                    f,
+                    "Panicked {{ process: {process:?}, message: {message:?} }}"
+                )
             }
             Error::Config(m) => write!(f, "Config({m:?})"),
             Error::Io(e) => write!(f, "Io({e:?})"),
@@ -144,12 +149,24 @@ impl PartialEq for Error {
             (Error::Deadlock(a), Error::Deadlock(b)) => a == b,
             (Error::Lost { node: a }, Error::Lost { node: b }) => a == b,
             (
-                Error::Remote { process: a, message: m },
-                Error::Remote { process: b, message: n },
+                Error::Remote {
+                    process: a,
+                    message: m,
+                },
+                Error::Remote {
+                    process: b,
+                    message: n,
+                },
             )
             | (
-                Error::Panicked { process: a, message: m },
-                Error::Panicked { process: b, message: n },
+                Error::Panicked {
+                    process: a,
+                    message: m,
+                },
+                Error::Panicked {
+                    process: b,
+                    message: n,
+                },
             ) => a == b && m == n,
             (Error::Config(a), Error::Config(b)) => a == b,
             (Error::Io(a), Error::Io(b)) => a.kind() == b.kind() && a.to_string() == b.to_string(),

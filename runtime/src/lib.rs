@@ -14,7 +14,10 @@
 
 // `#[process]` and `alt!` expand to paths under `::csp`; inside this crate
 // (the conformance suite) that name means this crate.
-#[allow(unused_extern_crates, reason = "used by the paths that #[process] and alt! generate")]
+#[allow(
+    unused_extern_crates,
+    reason = "used by the paths that #[process] and alt! generate"
+)]
 extern crate self as csp;
 
 mod alt;

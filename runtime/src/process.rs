@@ -1,17 +1,4 @@
-//! Processes: values that describe a piece of sequential code to run.
-//!
-//! A [`Process`] is made by a `#[process]` function (or [`Process::new`]) and
-//! does nothing until it is given to `par`, `seq` or `spawn`. Its body returns
-//! `Result<O>`:
-//!
-//! - `Ok(value)`: the process finished; `par` returns `Some(value)` for it;
-//! - `Err(Poisoned)`: it stopped because the network is being shut down; every
-//!   channel end among its arguments is poisoned, and `par` returns `None` for it;
-//! - `Err(Retired)`: likewise, but its ends are retired;
-//! - any other error, or a panic: every end among its arguments is poisoned (so
-//!   the rest of the network stops instead of hanging), and `par` fails with
-//!   that error.
-
+//! Processes: values that describe a piece of sequential code to run. See [`Process`].
 use std::any::Any;
 use std::borrow::Cow;
 use std::fmt;
@@ -22,7 +9,20 @@ use crate::{Error, Result};
 
 type Body<O> = Box<dyn FnOnce() -> Result<O> + Send>;
 
-/// A process that has not run yet. See the [module docs](self).
+/// Processes: values that describe a piece of sequential code to run.
+///
+/// A [`Process`] is made by a `#[process]` function (or [`Process::new`]) and
+/// does nothing until it is given to `par`, `seq` or `spawn`. Its body returns
+/// `Result<O>`:
+///
+/// - `Ok(value)`: the process finished; `par` returns `Some(value)` for it;
+/// - `Err(Poisoned)`: it stopped because the network is being shut down; every
+///   channel end among its arguments is poisoned, and `par` returns `None` for it;
+/// - `Err(Retired)`: likewise, but its ends are retired;
+/// - any other error, or a panic: every end among its arguments is poisoned (so
+///   the rest of the network stops instead of hanging), and `par` fails with
+///   that error.
+///
 #[must_use = "a process does nothing until it is given to par, seq or spawn"]
 pub struct Process<O> {
     name: Cow<'static, str>,
@@ -65,7 +65,7 @@ impl<O: Send + 'static> Process<O> {
     }
 
     /// Adds the channel ends held by `ends` to those poisoned or retired when
-    /// this process stops (see the [module docs](self)).
+    /// this process stops (see the [`Process`] docs).
     pub fn with_ends(mut self, ends: &impl Ends) -> Self {
         ends.collect_ends(&mut self.ends);
         self

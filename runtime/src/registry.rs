@@ -77,8 +77,47 @@ impl fmt::Debug for ProcessEntry {
 /// The processes registered at link time by `#[process]` (one entry per
 /// non-generic `#[process]` fn). Prefer [`lookup`] and [`names`], which also
 /// see the entries added by [`register`].
+///
+/// Link-time collection works on the platforms `linkme` supports (Linux,
+/// Android, macOS, iOS, Windows, the BSDs, illumos, Fuchsia, bare metal); on
+/// the others this slice is empty, `#[process]` registers nothing, and a
+/// program that needs processes by name calls [`register`] at start-up.
+#[cfg(any(
+    target_os = "none",
+    target_os = "linux",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "tvos",
+    target_os = "android",
+    target_os = "fuchsia",
+    target_os = "illumos",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "psp",
+    target_os = "uefi",
+    target_os = "windows",
+))]
 #[linkme::distributed_slice]
 pub static PROCESS_REGISTRY: [ProcessEntry];
+
+/// The processes registered at link time: none on this platform, where
+/// `linkme` cannot collect them; use [`register`].
+#[cfg(not(any(
+    target_os = "none",
+    target_os = "linux",
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "tvos",
+    target_os = "android",
+    target_os = "fuchsia",
+    target_os = "illumos",
+    target_os = "freebsd",
+    target_os = "openbsd",
+    target_os = "psp",
+    target_os = "uefi",
+    target_os = "windows",
+)))]
+pub static PROCESS_REGISTRY: [ProcessEntry; 0] = [];
 
 /// The entries added at run time by [`register`].
 static REGISTERED: Mutex<Vec<ProcessEntry>> = Mutex::new(Vec::new());
@@ -376,7 +415,7 @@ mod tests {
 /// #![allow(dead_code)]
 /// extern crate csp_runtime as csp;
 /// use csp::{Reader, Result, Runtime};
-/// use csp_macros::{alt, process};
+/// use csp::{alt, process};
 ///
 /// #[process]
 /// fn first<R: Runtime>(a: Reader<u64, R>) -> Result<u64> {
@@ -395,7 +434,7 @@ mod tests {
 /// ```compile_fail
 /// extern crate csp_runtime as csp;
 /// use csp::{Reader, Runtime};
-/// #[csp_macros::process]
+/// #[csp::process]
 /// fn first<R: Runtime>(a: Reader<u64, R>) -> u64 {
 ///     a.read().unwrap_or(0)
 /// }
@@ -407,7 +446,7 @@ mod tests {
 /// ```compile_fail
 /// extern crate csp_runtime as csp;
 /// use csp::{Reader, Runtime};
-/// #[csp_macros::process]
+/// #[csp::process]
 /// fn first<R: Runtime>(a: Reader<u64, R>) -> Result<u64, csp::Error> {
 ///     a.read()
 /// }
@@ -419,7 +458,7 @@ mod tests {
 /// ```compile_fail
 /// extern crate csp_runtime as csp;
 /// use csp::{Reader, Runtime};
-/// #[csp_macros::process]
+/// #[csp::process]
 /// fn first<R: Runtime>(a: Reader<u64, R>) {
 ///     let _ = a.read();
 /// }
@@ -431,7 +470,7 @@ mod tests {
 /// ```compile_fail
 /// extern crate csp_runtime as csp;
 /// use csp::{Reader, Result, Runtime};
-/// #[csp_macros::process]
+/// #[csp::process]
 /// async fn first<R: Runtime>(a: Reader<u64, R>) -> Result<u64> {
 ///     a.read()
 /// }
@@ -443,7 +482,7 @@ mod tests {
 /// ```compile_fail
 /// extern crate csp_runtime as csp;
 /// use csp::Result;
-/// #[csp_macros::process]
+/// #[csp::process]
 /// const fn answer() -> Result<u64> {
 ///     Ok(42)
 /// }
@@ -457,7 +496,7 @@ mod tests {
 /// use csp::Result;
 /// struct Worker;
 /// impl Worker {
-///     #[csp_macros::process]
+///     #[csp::process]
 ///     fn answer(self) -> Result<u64> {
 ///         Ok(42)
 ///     }
@@ -470,7 +509,7 @@ mod tests {
 /// ```compile_fail
 /// extern crate csp_runtime as csp;
 /// use csp::Result;
-/// #[csp_macros::process]
+/// #[csp::process]
 /// fn answer(n: Vec<impl Into<u64> + Send + 'static>) -> Result<u64> {
 ///     Ok(n.into_iter().map(Into::into).sum())
 /// }
@@ -483,7 +522,7 @@ mod tests {
 /// extern crate csp_runtime as csp;
 /// use csp::Result;
 /// fn nothing() -> Result<u64> {
-///     csp_macros::alt! { skip => 0, timeout(std::time::Duration::ZERO) => 1 }
+///     csp::alt! { skip => 0, timeout(std::time::Duration::ZERO) => 1 }
 /// }
 /// fn main() {}
 /// ```
@@ -494,7 +533,7 @@ mod tests {
 /// extern crate csp_runtime as csp;
 /// use csp::{Reader, Result, Runtime};
 /// fn either<R: Runtime>(a: &Reader<u64, R>) -> Result<u64> {
-///     csp_macros::alt! { recv(a) -> x => x, skip => 0 }
+///     csp::alt! { recv(a) -> x => x, skip => 0 }
 /// }
 /// fn main() {}
 /// ```
@@ -505,7 +544,7 @@ mod tests {
 /// extern crate csp_runtime as csp;
 /// use csp::{Reader, Result, Runtime};
 /// fn either<R: Runtime>(a: &Reader<u64, R>) -> Result<u64> {
-///     csp_macros::alt! { read(a) => 1, skip => 0 }
+///     csp::alt! { read(a) => 1, skip => 0 }
 /// }
 /// fn main() {}
 /// ```
@@ -516,7 +555,7 @@ mod tests {
 /// extern crate csp_runtime as csp;
 /// use csp::{Fair, Reader, Result, Runtime};
 /// fn either<R: Runtime>(a: &Reader<u64, R>, fair: &mut Fair) -> Result<u64> {
-///     csp_macros::alt! { read(a) -> x => x, fair(fair), skip => 0 }
+///     csp::alt! { read(a) -> x => x, fair(fair), skip => 0 }
 /// }
 /// fn main() {}
 /// ```
@@ -527,7 +566,7 @@ mod tests {
 /// extern crate csp_runtime as csp;
 /// use csp::{Reader, Result, Runtime};
 /// fn either<R: Runtime>(a: &Reader<Option<u64>, R>) -> Result<u64> {
-///     csp_macros::alt! { read(a) -> Some(x) => x, skip => 0 }
+///     csp::alt! { read(a) -> Some(x) => x, skip => 0 }
 /// }
 /// fn main() {}
 /// ```

@@ -13,10 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use csp::registry::{self, ProcessEntry};
-use csp::{EndSet, Ends, Error, Fair, Runtime};
-// `csp::{alt, process}` re-export these; the test names the macro crate
-// directly so that it does not depend on the re-export.
-use csp_macros::{alt, process};
+use csp::{EndSet, Ends, Error, Fair, Runtime, alt, process};
 use mock::Mock;
 
 type Channel<T> = csp::Channel<T, Mock>;
@@ -286,7 +283,7 @@ fn makes_opaque(n: u64) -> csp::Result<Vec<Opaque>> {
 }
 
 mod one {
-    #[csp_macros::process]
+    #[csp::process]
     pub(crate) fn same() -> csp::Result<u8> {
         Ok(1)
     }
@@ -295,7 +292,7 @@ mod one {
 mod two {
     use csp::Result;
 
-    #[csp_macros::process]
+    #[csp::process]
     pub(crate) fn same() -> Result<u8> {
         Ok(2)
     }

@@ -50,7 +50,8 @@ fn push_err(errors: &mut Option<syn::Error>, e: syn::Error) {
 
 /// One parameter of the process fn.
 struct Param {
-    /// Attributes of the parameter, kept on the constructor's parameter.
+    /// Attributes of the parameter: `#[cfg]` goes on the constructor's
+    /// parameter and on the binding in the body, the others on the binding.
     attrs: Vec<Attribute>,
     /// The name the constructor's parameter gets.
     name: Ident,
@@ -395,7 +396,7 @@ fn registration(
         const _: () = {
             const #full_name: &str = ::core::concat!(::core::module_path!(), "::", #name_str);
 
-            #[allow(deprecated)]
+            #[allow(deprecated, dead_code)]
             fn #construct(#bytes: &[u8])
                 -> ::csp::Result<::csp::Process<::std::vec::Vec<u8>>>
             {
@@ -408,6 +409,23 @@ fn registration(
                 )
             }
 
+            // The platforms where linkme collects entries (see
+            // `csp_runtime::registry::PROCESS_REGISTRY`).
+            #[cfg(any(
+                target_os = "none",
+                target_os = "linux",
+                target_os = "macos",
+                target_os = "ios",
+                target_os = "tvos",
+                target_os = "android",
+                target_os = "fuchsia",
+                target_os = "illumos",
+                target_os = "freebsd",
+                target_os = "openbsd",
+                target_os = "psp",
+                target_os = "uefi",
+                target_os = "windows",
+            ))]
             #[::csp::__private::linkme::distributed_slice(::csp::__private::PROCESS_REGISTRY)]
             #[linkme(crate = ::csp::__private::linkme)]
             #[allow(non_upper_case_globals)]
