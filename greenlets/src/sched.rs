@@ -49,7 +49,10 @@ pub(crate) type Pid = u32;
 pub(crate) const MAIN: Pid = 0;
 
 /// Boxed so that handing it between the table and the loop moves one pointer.
-type Coro = Box<Coroutine<(), (), (), ProcStack>>;
+type Coro = Box<Coroutine<Wake, (), (), ProcStack>>;
+
+/// The yielder of a process's coroutine: resuming it passes how its wait ended.
+type ProcYielder = Yielder<Wake, ()>;
 
 /// How a wait ended. `Copy` and small on purpose: it is written on every wake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +144,7 @@ impl WaitKind {
 struct ProcCtl {
     name: Cow<'static, str>,
     coro: Option<Coro>,
-    yielder: *const Yielder<(), ()>,
+    yielder: *const ProcYielder,
     epoch: u64,
     wait: Option<WaitKind>,
     wake: Wake,
@@ -188,7 +191,8 @@ pub(crate) type TimerKey = (Duration, u64);
 /// What the loop found to do next.
 enum Next {
     Main,
-    Run(Pid, Coro),
+    /// Resume this process, telling it how its wait ended.
+    Run(Pid, Coro, Wake),
 }
 
 /// The scheduler of one thread. See the [module docs](self).
@@ -225,6 +229,9 @@ thread_local! {
     /// no lazy-initialisation or destructor-state check (measured: the
     /// `RefCell<Option<Box<_>>>` it replaced was a third of the time per hop).
     static SCHED: Cell<*mut Sched> = const { Cell::new(std::ptr::null_mut()) };
+    /// The running process and its coroutine's yielder (null before the
+    /// coroutine first ran, and for main). Set by the loop around each resume.
+    static CURRENT: Cell<(Pid, *const ProcYielder)> = const { Cell::new((MAIN, std::ptr::null())) };
     /// Owns the scheduler and drops it when the thread ends.
     static OWNER: RefCell<Option<Box<Sched>>> = const { RefCell::new(None) };
 }
@@ -474,8 +481,9 @@ impl Sched {
         };
         let coro = Box::new(Coroutine::with_stack(
             stack,
-            move |y: &Yielder<(), ()>, ()| {
-                let y: *const Yielder<(), ()> = y;
+            move |y: &ProcYielder, _first: Wake| {
+                let y: *const ProcYielder = y;
+                CURRENT.set((pid, y));
                 with_sched(|s| {
                     if let Some(p) = s.proc_mut(pid) {
                         p.yielder = y;
@@ -539,6 +547,7 @@ impl Sched {
 
     /// Puts a process's coroutine back after it suspended, or finishes it.
     fn after_resume(&mut self, pid: Pid, result: CoroutineResult<(), ()>, coro: Coro) {
+        CURRENT.set((MAIN, std::ptr::null()));
         self.current = MAIN;
         match result {
             CoroutineResult::Yield(()) => {
@@ -557,11 +566,14 @@ impl Sched {
                 if pid == MAIN {
                     return Next::Main;
                 }
-                let coro = self.proc_mut(pid).and_then(|p| p.coro.take());
-                match coro {
-                    Some(coro) => {
+                let taken = self.proc_mut(pid).and_then(|p| {
+                    let wake = std::mem::replace(&mut p.wake, Wake::Pending);
+                    p.coro.take().map(|c| (c, wake))
+                });
+                match taken {
+                    Some((coro, wake)) => {
                         self.current = pid;
-                        return Next::Run(pid, coro);
+                        return Next::Run(pid, coro, wake);
                     }
                     // A process without a coroutine is not runnable (cannot
                     // happen: only main has none); skip it.
@@ -697,49 +709,58 @@ impl Drop for Sched {
     }
 }
 
+/// Turns how a wait ended into its result.
+fn outcome(wake: Wake, s: &Sched) -> Result<usize> {
+    match wake {
+        Wake::Guard(i) => Ok(i),
+        Wake::Poisoned => Err(Error::Poisoned),
+        Wake::Retired => Err(Error::Retired),
+        Wake::Deadlock => Err(Error::Deadlock(s.last_deadlock.clone())),
+        Wake::Pending => Err(Error::config(
+            "a wait ended without an outcome (a bug in csp-greenlets)",
+        )),
+    }
+}
+
 /// The running process blocks until its current wait is woken. Returns the
 /// index of the offer that committed, or why the wait failed. The caller
 /// must have called [`Sched::begin_wait`].
 pub(crate) fn block() -> Result<usize> {
-    let (me, yielder) = with_sched(|s| {
-        let me = s.current;
-        (me, s.proc(me).map_or(std::ptr::null(), |p| p.yielder))
-    });
+    let (me, yielder) = CURRENT.get();
     if me == MAIN {
         run_loop();
-    } else if yielder.is_null() {
+        return with_sched(|s| {
+            if s.live == 0 {
+                s.deadlocked = None;
+            }
+            let wake = match s.proc_mut(MAIN) {
+                Some(p) => {
+                    p.wait = None;
+                    std::mem::replace(&mut p.wake, Wake::Pending)
+                }
+                None => Wake::Pending,
+            };
+            outcome(wake, s)
+        });
+    }
+    if yielder.is_null() {
         return Err(Error::config(
             "a process blocked before it started (a bug in csp-greenlets)",
         ));
-    } else {
-        // SAFETY: `yielder` was stored by this process's coroutine when it
-        // started, from the `&Yielder` corosensei passes to the coroutine's
-        // function; it stays valid until that function returns, and we are
-        // inside it (this code runs on the process's own coroutine, as
-        // `current` says). No scheduler borrow is held across the switch.
-        unsafe { (*yielder).suspend(()) };
     }
-    with_sched(|s| {
-        if me == MAIN && s.live == 0 {
-            s.deadlocked = None;
-        }
-        let wake = match s.proc_mut(me) {
-            Some(p) => {
-                p.wait = None;
-                std::mem::replace(&mut p.wake, Wake::Pending)
-            }
-            None => Wake::Pending,
-        };
-        match wake {
-            Wake::Guard(i) => Ok(i),
-            Wake::Poisoned => Err(Error::Poisoned),
-            Wake::Retired => Err(Error::Retired),
-            Wake::Deadlock => Err(Error::Deadlock(s.last_deadlock.clone())),
-            Wake::Pending => Err(Error::config(
-                "a wait ended without an outcome (a bug in csp-greenlets)",
-            )),
-        }
-    })
+    // SAFETY: `CURRENT` holds the yielder of the process running now: the
+    // loop sets it before resuming a process's coroutine (from the pointer
+    // the coroutine stored when it started, taken from the `&Yielder`
+    // corosensei passes to its function) and clears it after. That
+    // reference is valid until the coroutine's function returns, and we are
+    // inside it. No scheduler borrow is held across the switch.
+    let wake = unsafe { (*yielder).suspend(()) };
+    match wake {
+        Wake::Guard(i) => Ok(i),
+        Wake::Poisoned => Err(Error::Poisoned),
+        Wake::Retired => Err(Error::Retired),
+        _ => with_sched(|s| outcome(wake, s)),
+    }
 }
 
 /// Lets other runnable processes run before the caller goes on.
@@ -767,22 +788,24 @@ fn run_loop() {
                     s.current = MAIN;
                     None
                 }
-                Next::Run(pid, coro) => {
+                Next::Run(pid, coro, wake) => {
                     let size = s.pool.stack_size();
-                    let (ptr, len) = s
-                        .proc(pid)
-                        .map_or((std::ptr::null(), 0), |p| (p.name.as_ptr(), p.name.len()));
-                    Some((pid, coro, ptr, len, size))
+                    let (ptr, len, yielder) = s.proc(pid).map_or(
+                        (std::ptr::null(), 0, std::ptr::null()),
+                        |p| (p.name.as_ptr(), p.name.len(), p.yielder),
+                    );
+                    CURRENT.set((pid, yielder));
+                    Some((pid, coro, wake, ptr, len, size))
                 }
             }
         });
-        let Some((pid, mut coro, ptr, len, size)) = next else {
+        let Some((pid, mut coro, wake, ptr, len, size)) = next else {
             return;
         };
         stack::set_running(ptr, len, size);
         // No `clear_running` after: the name is only read when a fault hits a
         // guard page of one of our stacks, which only the running process can do.
-        let result = coro.resume(());
+        let result = coro.resume(wake);
         last = Some((pid, result, coro));
     }
 }
