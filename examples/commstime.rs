@@ -53,7 +53,7 @@ fn consumer(input: Reader<u64>, loops: u64) -> csp::Result<Duration> {
 }
 
 /// Runs commstime for `loops` loops; returns the time the consumer measured.
-pub fn run(loops: u64) -> csp::Result<Duration> {
+pub(crate) fn run(loops: u64) -> csp::Result<Duration> {
     let (a, b, c, d) = (
         Channel::named("a"),
         Channel::named("b"),

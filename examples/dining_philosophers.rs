@@ -75,7 +75,7 @@ fn security(sit: Reader<usize>, stand: Reader<usize>) -> csp::Result<u64> {
 
 /// Seats five philosophers for `meals` meals each; returns how many each ate
 /// and how many sit/stand requests the security guard handled.
-pub fn run(meals: u32) -> csp::Result<(Vec<u32>, u64)> {
+pub(crate) fn run(meals: u32) -> csp::Result<(Vec<u32>, u64)> {
     let sit = Channel::named("sit");
     let stand = Channel::named("stand");
     // Fork i lies between philosopher i (its left fork) and philosopher i+1

@@ -28,7 +28,7 @@ fn printer(input: Reader<String>) -> csp::Result<usize> {
 }
 
 /// Runs the network; returns how many lines the printer received.
-pub fn run() -> csp::Result<usize> {
+pub(crate) fn run() -> csp::Result<usize> {
     let c = Channel::named("greetings");
     let (_, lines) = csp::par!(greeter(c.writer()), printer(c.reader()))?;
     Ok(lines.unwrap_or(0))

@@ -27,7 +27,7 @@ fn connection(value: u64, chan_out: Writer<u64>, chan_result: Reader<u64>) -> cs
 }
 
 /// Runs a ring of `n` elements; returns the value the token came back with.
-pub fn run(n: u64) -> csp::Result<u64> {
+pub(crate) fn run(n: u64) -> csp::Result<u64> {
     let head = Channel::new();
     let mut current = head.clone();
     let mut ring = Vec::new();

@@ -58,7 +58,7 @@ fn collect(primes: Reader<u64>) -> csp::Result<Vec<u64>> {
 }
 
 /// Runs the sieve on the numbers below `limit`; returns the primes found, in order.
-pub fn run(limit: u64) -> csp::Result<Vec<u64>> {
+pub(crate) fn run(limit: u64) -> csp::Result<Vec<u64>> {
     let (nums, primes) = (Channel::new(), Channel::new());
     let (_, _, got) = csp::par!(
         numbers(nums.writer(), limit),
@@ -69,7 +69,7 @@ pub fn run(limit: u64) -> csp::Result<Vec<u64>> {
 }
 
 /// The primes below `limit`, by trial division, to check the sieve against.
-pub fn primes_below(limit: u64) -> Vec<u64> {
+pub(crate) fn primes_below(limit: u64) -> Vec<u64> {
     (2..limit)
         .filter(|&n| (2..n).take_while(|d| d * d <= n).all(|d| n % d != 0))
         .collect()

@@ -28,7 +28,6 @@ mod sched;
 mod select;
 mod stack;
 
-use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -56,7 +55,7 @@ impl Runtime for Greenlets {
         let n = procs.len();
         let results: Rc<RefCell<Vec<Option<Result<O>>>>> =
             Rc::new(RefCell::new((0..n).map(|_| None).collect()));
-        let entries: Vec<(Cow<'static, str>, Box<dyn FnOnce()>)> = procs
+        let entries: Vec<sched::Entry> = procs
             .into_iter()
             .enumerate()
             .map(|(i, p)| {

@@ -185,6 +185,9 @@ struct TimerEntry {
     guard: usize,
 }
 
+/// A process to start: its name and its body.
+pub(crate) type Entry = (Cow<'static, str>, Box<dyn FnOnce()>);
+
 /// The key of a registered timer, to cancel it.
 pub(crate) type TimerKey = (Duration, u64);
 
@@ -510,6 +513,10 @@ impl Sched {
     }
 
     /// Bookkeeping after a process's coroutine returned.
+    #[allow(
+        clippy::boxed_local,
+        reason = "the coroutine travels boxed; unboxing it here would move it"
+    )]
     fn finish(&mut self, pid: Pid, coro: Coro) {
         let Some(ctl) = self.procs.get_mut(pid as usize).and_then(Option::take) else {
             return;
@@ -790,10 +797,11 @@ fn run_loop() {
                 }
                 Next::Run(pid, coro, wake) => {
                     let size = s.pool.stack_size();
-                    let (ptr, len, yielder) = s.proc(pid).map_or(
-                        (std::ptr::null(), 0, std::ptr::null()),
-                        |p| (p.name.as_ptr(), p.name.len(), p.yielder),
-                    );
+                    let (ptr, len, yielder) = s
+                        .proc(pid)
+                        .map_or((std::ptr::null(), 0, std::ptr::null()), |p| {
+                            (p.name.as_ptr(), p.name.len(), p.yielder)
+                        });
                     CURRENT.set((pid, yielder));
                     Some((pid, coro, wake, ptr, len, size))
                 }
@@ -828,7 +836,7 @@ pub(crate) fn join_spawned() {
 /// Runs processes as children of the running process and waits for them all.
 /// `entries` are the processes' names and bodies; each body stores its own
 /// result where its caller wants it.
-pub(crate) fn par_entries(entries: Vec<(Cow<'static, str>, Box<dyn FnOnce()>)>) -> Result<()> {
+pub(crate) fn par_entries(entries: Vec<Entry>) -> Result<()> {
     let failed = with_sched(|s| {
         let me = s.current;
         for (name, entry) in entries {

@@ -167,41 +167,43 @@ unsafe fn describe_guards(ptr: *const (), len: usize) -> String {
     format!("alt over [{}]", parts.join(", "))
 }
 
+/// Pass 1 found guard `Ok(i)` ready, or pass 2 enqueued wait
+/// `Err((pid, epoch, timers))`.
+type Polled = std::result::Result<usize, (u32, u64, Vec<TimerKey>)>;
+
 /// Commits exactly one guard; see the [module docs](self).
 pub(crate) fn select(guards: &mut [GreenGuard<'_>]) -> Result<usize> {
     if guards.is_empty() {
         return Err(Error::config("an alternation needs at least one guard"));
     }
     // Pass 1 (poll) and pass 2 (enqueue), under one look at the scheduler.
-    let polled = with_sched(
-        |s| -> Result<std::result::Result<usize, (u32, u64, Vec<TimerKey>)>> {
-            for (i, g) in guards.iter().enumerate() {
-                match &g.kind {
-                    Kind::Skip => return Ok(Ok(i)),
-                    Kind::Timeout(_) => {}
-                    Kind::Chan { dir, ops, slot } => match ops.try_now(*dir, *slot, s)? {
-                        Try::Done(()) => return Ok(Ok(i)),
-                        Try::Failed(e) => return Err(e),
-                        Try::NotReady => {}
-                    },
-                }
+    let polled = with_sched(|s| -> Result<Polled> {
+        for (i, g) in guards.iter().enumerate() {
+            match &g.kind {
+                Kind::Skip => return Ok(Ok(i)),
+                Kind::Timeout(_) => {}
+                Kind::Chan { dir, ops, slot } => match ops.try_now(*dir, *slot, s)? {
+                    Try::Done(()) => return Ok(Ok(i)),
+                    Try::Failed(e) => return Err(e),
+                    Try::NotReady => {}
+                },
             }
-            let (pid, epoch) = s.begin_wait(WaitKind::Alt(
-                guards.as_ptr().cast(),
-                guards.len(),
-                describe_guards,
-            ))?;
-            let mut timers = Vec::new();
-            for (i, g) in guards.iter().enumerate() {
-                match &g.kind {
-                    Kind::Chan { dir, ops, slot } => ops.register(*dir, pid, epoch, i, *slot)?,
-                    Kind::Timeout(d) => timers.push(s.add_timer(*d, pid, epoch, i)),
-                    Kind::Skip => {}
-                }
+        }
+        let (pid, epoch) = s.begin_wait(WaitKind::Alt(
+            guards.as_ptr().cast(),
+            guards.len(),
+            describe_guards,
+        ))?;
+        let mut timers = Vec::new();
+        for (i, g) in guards.iter().enumerate() {
+            match &g.kind {
+                Kind::Chan { dir, ops, slot } => ops.register(*dir, pid, epoch, i, *slot)?,
+                Kind::Timeout(d) => timers.push(s.add_timer(*d, pid, epoch, i)),
+                Kind::Skip => {}
             }
-            Ok(Err((pid, epoch, timers)))
-        },
-    )?;
+        }
+        Ok(Err((pid, epoch, timers)))
+    })?;
     let (pid, epoch, timers) = match polled {
         Ok(i) => {
             if with_sched(Sched::wants_preempt) {

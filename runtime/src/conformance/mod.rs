@@ -19,6 +19,7 @@
 //! # Use from a backend's tests
 //!
 //! ```
+//! # #[allow(dead_code)]
 //! # fn doc<R: csp_runtime::Runtime>() -> Result<(), String> {
 //! use csp_runtime::conformance;
 //! use csp_runtime::{Clock, Config, Schedule};
