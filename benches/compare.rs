@@ -2,13 +2,23 @@
 //! baselines in the same OS process run and prints our figures as ratios to
 //! them, with the targets.
 //!
-//! `cargo bench --bench compare` (about a minute). Each figure is the median
-//! of several repetitions; the last column shows the spread (min–max) of ours.
+//! `cargo bench --bench compare` (about a minute). The in-process scenarios
+//! run in `REPS` interleaved rounds (round k of every scenario, then round
+//! k + 1), so a slow stretch of the machine hits ours and the baselines alike;
+//! each figure is the median of the rounds, each ratio the median of the
+//! per-round ratios, and the last column shows the spread (min–max) of ours.
 //!
 //! The 1 M-process figures run in fresh child processes (this binary
 //! re-executed with `--spawn-child N`), so the first round meets cold stacks
 //! (never-touched memory) and the second, in the same thread, reuses the
-//! stacks the first one gave back.
+//! stacks the first one gave back. Their raw floor (`--fault-floor-child N`)
+//! touches one fresh page per stack slot and installs one guard page per slot
+//! in a fresh process, with no scheduler at all.
+//!
+//! For profiling: `compare --only <scenario> <ops>` runs one scenario once,
+//! e.g. `perf record -g target/release/deps/compare-* --only commstime 10000000`;
+//! the spawn child prints `CLOCK_MONOTONIC` marks of its phases for
+//! `perf record -k CLOCK_MONOTONIC` + `perf report --time <from>,<to>`.
 
 use std::process::Command;
 use std::time::Duration;
