@@ -199,35 +199,50 @@ pub(crate) struct AltRun {
 
 /// A process alternating `selects` times over a priority `Alt` of two input
 /// guards and one output guard, fed by two writers and drained by one reader.
+///
+/// It also checks that exactly one guard commits per select and nothing is
+/// lost or duplicated: each writer sends 0, 1, 2, ... and the alternator checks
+/// that it reads each writer's numbers in order without a gap; at the end, each
+/// writer's completed writes and the reader's completed reads must equal the
+/// commits of their guards.
 pub(crate) fn alt(selects: u64) -> AltRun {
     let in1 = csp::Channel::<u64>::named("in1");
     let in2 = csp::Channel::<u64>::named("in2");
     let out = csp::Channel::<u64>::named("out");
 
-    let feeder = |name: &'static str, c: &csp::Channel<u64>, v: u64| {
+    // Writes 0, 1, 2, ... until stopped; returns how many writes completed.
+    let feeder = |name: &'static str, c: &csp::Channel<u64>| {
         let w = c.writer();
         csp::Process::new(name, move || {
-            let r = (|| -> csp::Result<()> {
-                loop {
-                    w.write(v)?;
+            let mut sent = 0u64;
+            let stop = loop {
+                if let Err(e) = w.write(sent) {
+                    break e;
                 }
-            })();
+                sent += 1;
+            };
             w.poison();
-            shutdown_ok(r, ())
+            shutdown_ok(Err(stop), sent)
         })
     };
-    let w1 = feeder("writer1", &in1, 1);
-    let w2 = feeder("writer2", &in2, 2);
+    let w1 = feeder("writer1", &in1);
+    let w2 = feeder("writer2", &in2);
 
+    // Reads until stopped; returns how many reads completed.
     let out_r = out.reader();
     let drain = csp::Process::new("reader", move || {
-        let r = (|| -> csp::Result<()> {
-            loop {
-                black_box(out_r.read()?);
+        let mut got = 0u64;
+        let stop = loop {
+            match out_r.read() {
+                Ok(v) => {
+                    black_box(v);
+                    got += 1;
+                }
+                Err(e) => break e,
             }
-        })();
+        };
         out_r.poison();
-        shutdown_ok(r, ())
+        shutdown_ok(Err(stop), got)
     });
 
     let (r1, r2, w) = (in1.reader(), in2.reader(), out.writer());
@@ -235,17 +250,18 @@ pub(crate) fn alt(selects: u64) -> AltRun {
         let mut chosen = [0u64; 3];
         let t = Instant::now();
         for i in 0..selects {
-            let g = csp::Alt::new()
-                .read(&r1, |v| {
-                    black_box(v);
-                    0
-                })
-                .read(&r2, |v| {
-                    black_box(v);
-                    1
-                })
-                .write(&w, i, || 2)
+            let (g, v) = csp::Alt::new()
+                .read(&r1, |v| (0, v))
+                .read(&r2, |v| (1, v))
+                .write(&w, i, || (2, 0))
                 .select()?;
+            if g < 2 {
+                assert_eq!(
+                    v, chosen[g],
+                    "alt: input guard {g} read message {v}, expected {} (lost or duplicated)",
+                    chosen[g]
+                );
+            }
             chosen[g] += 1;
         }
         let elapsed = t.elapsed();
@@ -255,8 +271,14 @@ pub(crate) fn alt(selects: u64) -> AltRun {
         Ok(AltRun { elapsed, chosen })
     });
 
-    let (_, _, _, run) = expect_ok("alt", csp::par!(w1, w2, drain, alternator));
-    run.unwrap_or_else(|| panic!("alt: the alternator did not finish"))
+    let (sent1, sent2, got, run) = expect_ok("alt", csp::par!(w1, w2, drain, alternator));
+    let run = run.unwrap_or_else(|| panic!("alt: the alternator did not finish"));
+    let done = [sent1, sent2, got].map(|n| n.unwrap_or(u64::MAX));
+    assert_eq!(
+        done, run.chosen,
+        "alt: completed operations (writer 1, writer 2, reader) differ from guard commits"
+    );
+    run
 }
 
 /// The resident set size of this OS process, in KiB (`VmRSS`), or with
