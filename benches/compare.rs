@@ -21,9 +21,10 @@
 //! `perf record -k CLOCK_MONOTONIC` + `perf report --time <from>,<to>`.
 
 use std::process::Command;
-use std::time::Duration;
 
 mod common;
+
+use common::table::{Row, Scenario, Stats, fixed, measure, print_table, same_rounds, stats};
 
 /// Repetitions of each in-process measurement (the median is reported).
 const REPS: usize = 7;
@@ -40,183 +41,6 @@ const CHILD_ARG: &str = "--spawn-child";
 const FLOOR_ARG: &str = "--fault-floor-child";
 /// The argument that runs one scenario once (for `perf record`).
 const ONLY_ARG: &str = "--only";
-
-/// Repetition figures of one measurement, in its unit.
-struct Stats {
-    median: f64,
-    min: f64,
-    max: f64,
-    /// The repetitions in the order they ran (round `k` of every scenario ran
-    /// in the same stretch of time).
-    samples: Vec<f64>,
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn stats(samples: Vec<f64>) -> Stats {
-    assert!(!samples.is_empty());
-    Stats {
-        median: median(&samples),
-        min: samples.iter().copied().fold(f64::INFINITY, f64::min),
-        max: samples.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-        samples,
-    }
-}
-
-/// One in-process scenario: ns per operation of `run(ops)`.
-struct Scenario<'a> {
-    ops: u64,
-    run: Box<dyn Fn(u64) -> Duration + 'a>,
-}
-
-impl<'a> Scenario<'a> {
-    fn new(ops: u64, run: impl Fn(u64) -> Duration + 'a) -> Self {
-        Scenario {
-            ops,
-            run: Box::new(run),
-        }
-    }
-}
-
-/// Runs every scenario once to warm up, then `REPS` rounds of all of them,
-/// one after another, so that a slow stretch of the machine (this is a VM
-/// whose speed drifts) hits every scenario of a round alike. Returns ns per
-/// operation, per scenario.
-fn measure(scenarios: &[Scenario<'_>]) -> Vec<Stats> {
-    for s in scenarios {
-        let _ = (s.run)((s.ops / 10).max(1));
-    }
-    let mut samples = vec![Vec::with_capacity(REPS); scenarios.len()];
-    for _ in 0..REPS {
-        for (s, out) in scenarios.iter().zip(&mut samples) {
-            out.push((s.run)(s.ops).as_nanos() as f64 / s.ops as f64);
-        }
-    }
-    samples.into_iter().map(stats).collect()
-}
-
-/// A baseline for a row: its value, and ours relative to it.
-struct Base {
-    value: f64,
-    ratio: f64,
-}
-
-/// A baseline measured in the same rounds as ours, times `factor`: the ratio
-/// is the median of the per-round ratios.
-fn same_rounds(ours: &Stats, base: &Stats, factor: f64) -> Option<Base> {
-    let ratios: Vec<f64> = ours
-        .samples
-        .iter()
-        .zip(&base.samples)
-        .map(|(o, b)| o / (b * factor))
-        .collect();
-    Some(Base {
-        value: base.median * factor,
-        ratio: median(&ratios),
-    })
-}
-
-/// A baseline given as one value.
-fn fixed(ours: &Stats, value: f64) -> Option<Base> {
-    Some(Base {
-        value,
-        ratio: ours.median / value,
-    })
-}
-
-/// One line of the table.
-struct Row {
-    scenario: String,
-    ours: String,
-    baseline: String,
-    base: String,
-    ratio: String,
-    target: String,
-    verdict: String,
-    spread: String,
-}
-
-impl Row {
-    #[allow(clippy::too_many_arguments, reason = "one argument per column")]
-    fn new(
-        scenario: &str,
-        ours: &Stats,
-        unit: &str,
-        baseline: &str,
-        base: Option<Base>,
-        target: Option<f64>,
-        digits: usize,
-    ) -> Row {
-        let fmt = |x: f64| format!("{x:.digits$} {unit}");
-        Row {
-            scenario: scenario.to_owned(),
-            ours: fmt(ours.median),
-            baseline: baseline.to_owned(),
-            base: base
-                .as_ref()
-                .map_or_else(|| "—".to_owned(), |b| fmt(b.value)),
-            ratio: base.map_or_else(|| "—".to_owned(), |b| format!("{:.2}×", b.ratio)),
-            target: target.map_or_else(|| "—".to_owned(), |t| format!("≤ {}", fmt(t))),
-            verdict: target.map_or_else(
-                || "—".to_owned(),
-                |t| if ours.median <= t { "PASS" } else { "MISS" }.to_owned(),
-            ),
-            spread: format!("{:.digits$}–{:.digits$}", ours.min, ours.max),
-        }
-    }
-}
-
-fn print_table(rows: &[Row]) {
-    let header = [
-        "scenario",
-        "ours",
-        "baseline",
-        "baseline value",
-        "ratio",
-        "target",
-        "verdict",
-        "ours min–max",
-    ];
-    let cells: Vec<[&str; 8]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r.scenario.as_str(),
-                r.ours.as_str(),
-                r.baseline.as_str(),
-                r.base.as_str(),
-                r.ratio.as_str(),
-                r.target.as_str(),
-                r.verdict.as_str(),
-                r.spread.as_str(),
-            ]
-        })
-        .collect();
-    let mut width = header.map(|h| h.chars().count());
-    for row in &cells {
-        for (w, c) in width.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |row: &[&str; 8]| {
-        let parts: Vec<String> = row
-            .iter()
-            .zip(width)
-            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
-            .collect();
-        println!("| {} |", parts.join(" | "));
-    };
-    line(&header);
-    let dashes = width.map(|w| "-".repeat(w));
-    line(&dashes.each_ref().map(String::as_str));
-    for row in &cells {
-        line(row);
-    }
-}
 
 /// One round of the spawn child, as it reports it.
 struct ChildRound {
@@ -490,7 +314,7 @@ fn main() {
         spawn,
         may_ring,
         may_ping_pong,
-    ]: [Stats; 9] = match measure(&scenarios).try_into() {
+    ]: [Stats; 9] = match measure(&scenarios, REPS).try_into() {
         Ok(a) => a,
         Err(_) => unreachable!("one Stats per scenario"),
     };

@@ -6,10 +6,11 @@
 
 use std::time::{Duration, Instant};
 
-use csp::{Channel, Reader, Writer, process};
+use csp::runtime::{Channel, Reader, Writer};
+use csp::{Runtime, process};
 
 #[process]
-fn prefix(first: u64, input: Reader<u64>, out: Writer<u64>) -> csp::Result<()> {
+fn prefix<R: Runtime>(first: u64, input: Reader<u64, R>, out: Writer<u64, R>) -> csp::Result<()> {
     out.write(first)?;
     loop {
         out.write(input.read()?)?;
@@ -18,7 +19,11 @@ fn prefix(first: u64, input: Reader<u64>, out: Writer<u64>) -> csp::Result<()> {
 
 /// Copies its input to both outputs, one after the other.
 #[process]
-fn delta(input: Reader<u64>, out_a: Writer<u64>, out_b: Writer<u64>) -> csp::Result<()> {
+fn delta<R: Runtime>(
+    input: Reader<u64, R>,
+    out_a: Writer<u64, R>,
+    out_b: Writer<u64, R>,
+) -> csp::Result<()> {
     loop {
         let v = input.read()?;
         out_a.write(v)?;
@@ -27,7 +32,7 @@ fn delta(input: Reader<u64>, out_a: Writer<u64>, out_b: Writer<u64>) -> csp::Res
 }
 
 #[process]
-fn successor(input: Reader<u64>, out: Writer<u64>) -> csp::Result<()> {
+fn successor<R: Runtime>(input: Reader<u64, R>, out: Writer<u64, R>) -> csp::Result<()> {
     loop {
         out.write(input.read()? + 1)?;
     }
@@ -35,7 +40,7 @@ fn successor(input: Reader<u64>, out: Writer<u64>) -> csp::Result<()> {
 
 /// Reads `loops` values, checks they count up, then poisons the network.
 #[process]
-fn consumer(input: Reader<u64>, loops: u64) -> csp::Result<Duration> {
+fn consumer<R: Runtime>(input: Reader<u64, R>, loops: u64) -> csp::Result<Duration> {
     let first = input.read()?;
     let start = Instant::now();
     for i in 1..=loops {
@@ -52,20 +57,21 @@ fn consumer(input: Reader<u64>, loops: u64) -> csp::Result<Duration> {
     Ok(elapsed)
 }
 
-/// Runs commstime for `loops` loops; returns the time the consumer measured.
-pub(crate) fn run(loops: u64) -> csp::Result<Duration> {
+/// Runs commstime for `loops` loops on backend `R`; returns the time the
+/// consumer measured.
+pub(crate) fn run<R: Runtime>(loops: u64) -> csp::Result<Duration> {
     let (a, b, c, d) = (
-        Channel::named("a"),
+        Channel::<u64, R>::named("a"),
         Channel::named("b"),
         Channel::named("c"),
         Channel::named("d"),
     );
-    let (_, _, _, elapsed) = csp::par!(
+    let (_, _, _, elapsed) = csp::runtime::par_tuple::<R, _>((
         prefix(0, c.reader(), a.writer()),
         delta(a.reader(), b.writer(), d.writer()),
         successor(b.reader(), c.writer()),
         consumer(d.reader(), loops),
-    )?;
+    ))?;
     elapsed.ok_or_else(|| csp::Error::config("the consumer did not finish"))
 }
 
@@ -77,7 +83,7 @@ fn main() -> csp::Result<()> {
         .unwrap_or(1_000_000);
     let runs: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     for r in 1..=runs {
-        let elapsed = run(loops)?;
+        let elapsed = run::<csp::Backend>(loops)?;
         let per_loop = elapsed.as_nanos() as f64 / loops as f64;
         println!(
             "run {r}: {loops} loops in {elapsed:?}: {per_loop:.1} ns per loop, {:.1} ns per communication",

@@ -5,23 +5,24 @@
 //!
 //! `cargo run --release --example dining_philosophers -- [meals each]` (default 100)
 
-use csp::{Alt, Channel, Fair, Reader, Writer, process};
+use csp::runtime::{Alt, Channel, Reader, Writer};
+use csp::{Fair, Runtime, process};
 
 const N: usize = 5;
 
 /// Thinks, sits down, picks up both forks, eats, puts them down, stands up.
 #[process]
-fn philosopher(
+fn philosopher<R: Runtime>(
     id: usize,
     meals: u32,
-    sit: Writer<usize>,
-    stand: Writer<usize>,
-    left: (Writer<usize>, Writer<usize>),
-    right: (Writer<usize>, Writer<usize>),
+    sit: Writer<usize, R>,
+    stand: Writer<usize, R>,
+    left: (Writer<usize, R>, Writer<usize, R>),
+    right: (Writer<usize, R>, Writer<usize, R>),
 ) -> csp::Result<u32> {
     let mut eaten = 0;
     for _ in 0..meals {
-        csp::sleep(std::time::Duration::from_micros(10))?; // think
+        R::sleep(std::time::Duration::from_micros(10))?; // think
         sit.write(id)?;
         left.0.write(id)?; // pick up
         right.0.write(id)?;
@@ -38,7 +39,7 @@ fn philosopher(
 /// A fork: picked up by one of its two neighbours (fairly), then put down by
 /// the same one. It runs until the table poisons it.
 #[process]
-fn fork(pick_up: [Reader<usize>; 2], put_down: [Reader<usize>; 2]) -> csp::Result<()> {
+fn fork<R: Runtime>(pick_up: [Reader<usize, R>; 2], put_down: [Reader<usize, R>; 2]) -> csp::Result<()> {
     let mut fair = Fair::new();
     loop {
         let side = Alt::new()
@@ -50,7 +51,7 @@ fn fork(pick_up: [Reader<usize>; 2], put_down: [Reader<usize>; 2]) -> csp::Resul
 
 /// Lets at most N-1 philosophers sit; always lets one stand up.
 #[process]
-fn security(sit: Reader<usize>, stand: Reader<usize>) -> csp::Result<u64> {
+fn security<R: Runtime>(sit: Reader<usize, R>, stand: Reader<usize, R>) -> csp::Result<u64> {
     let mut seated = 0;
     let mut steps = 0;
     loop {
@@ -74,14 +75,14 @@ fn security(sit: Reader<usize>, stand: Reader<usize>) -> csp::Result<u64> {
 }
 
 /// Seats five philosophers for `meals` meals each; returns how many each ate
-/// and how many sit/stand requests the security guard handled.
-pub(crate) fn run(meals: u32) -> csp::Result<(Vec<u32>, u64)> {
-    let sit = Channel::named("sit");
+/// and how many sit/stand requests the security guard handled (backend `R`).
+pub(crate) fn run<R: Runtime>(meals: u32) -> csp::Result<(Vec<u32>, u64)> {
+    let sit = Channel::<usize, R>::named("sit");
     let stand = Channel::named("stand");
     // Fork i lies between philosopher i (its left fork) and philosopher i+1
     // (their right fork). Each fork has a pick-up and a put-down channel per side.
-    let pick: Vec<[Channel<usize>; 2]> = (0..N).map(|_| [Channel::new(), Channel::new()]).collect();
-    let put: Vec<[Channel<usize>; 2]> = (0..N).map(|_| [Channel::new(), Channel::new()]).collect();
+    let pick: Vec<[Channel<usize, R>; 2]> = (0..N).map(|_| [Channel::new(), Channel::new()]).collect();
+    let put: Vec<[Channel<usize, R>; 2]> = (0..N).map(|_| [Channel::new(), Channel::new()]).collect();
     let mut phils = Vec::new();
     for id in 0..N {
         let l = id; // side 0 of fork id
@@ -104,18 +105,18 @@ pub(crate) fn run(meals: u32) -> csp::Result<(Vec<u32>, u64)> {
         })
         .collect();
     let table = pick.clone();
-    let (eaten, _, steps) = csp::par!(
+    let (eaten, _, steps) = csp::runtime::par_tuple::<R, _>((
         csp::Process::new("philosophers", move || {
-            let eaten = csp::par(phils);
+            let eaten = R::par(phils);
             // Everyone has eaten: clear the table (the forks end poisoned).
             for side in table.iter().flatten() {
                 side.poison();
             }
             eaten
         }),
-        csp::Process::new("forks", move || csp::par(forks)),
+        csp::Process::new("forks", move || R::par(forks)),
         security(sit.reader(), stand.reader()),
-    )?;
+    ))?;
     let eaten = eaten
         .unwrap_or_default()
         .into_iter()
@@ -129,7 +130,7 @@ fn main() -> csp::Result<()> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(100);
-    let (eaten, steps) = run(meals)?;
+    let (eaten, steps) = run::<csp::Backend>(meals)?;
     for (id, e) in eaten.iter().enumerate() {
         println!("philosopher {id} has eaten {e} times");
     }

@@ -1,7 +1,7 @@
 //! PyCSP's `1MillionProcesses`, on the greenlets backend.
 //!
 //! ```text
-//! cargo run --release --example million_processes [N]
+//! cargo run --release --features greenlets --example million_processes [N]
 //! ```
 //!
 //! One shared any-to-any channel `A`; `N` (default 1 000 000) processes each
@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use csp::{Channel, Config, Process, Reader};
+use csp::greenlets::{Channel, Reader};
+use csp::{Config, Process};
 
 /// A dot per this many messages, as PyCSP's example prints them.
 const DOT_EVERY: usize = 20_000;
@@ -86,13 +87,13 @@ fn run(n: usize, tally: &Arc<Tally>) -> csp::Result<Phases> {
     let a = Channel::<u64>::named("A");
     let t0 = Instant::now();
     for _ in 0..n {
-        csp::spawn(read_p(a.reader(), tally.clone()))?;
+        csp::greenlets::spawn(read_p(a.reader(), tally.clone()))?;
     }
     let spawn = t0.elapsed();
     // Let every process run up to its read (FIFO: one yield of main lets each
     // spawned process run once; loop in case the schedule is different).
     while tally.started.load(Ordering::Relaxed) < n {
-        csp::sleep(Duration::ZERO)?;
+        csp::greenlets::sleep(Duration::ZERO)?;
     }
     let to_blocked = t0.elapsed();
 
@@ -134,8 +135,8 @@ fn main() -> ExitCode {
     let rss_start = status_kib("VmRSS");
 
     let t0 = Instant::now();
-    // `csp::run` waits for every spawned process before it returns.
-    let result = csp::run(Config::new(), || run(n, &tally));
+    // `csp::greenlets::run` waits for every spawned process before it returns.
+    let result = csp::greenlets::run(Config::new(), || run(n, &tally));
     let total = t0.elapsed();
     let peak = status_kib("VmHWM");
 

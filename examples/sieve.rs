@@ -5,10 +5,11 @@
 //!
 //! `cargo run --release --example sieve -- [limit]` (default 2000: 303 primes)
 
-use csp::{Channel, Reader, Writer, process};
+use csp::runtime::{Channel, Reader, Writer};
+use csp::{Runtime, process};
 
 #[process]
-fn numbers(out: Writer<u64>, limit: u64) -> csp::Result<()> {
+fn numbers<R: Runtime>(out: Writer<u64, R>, limit: u64) -> csp::Result<()> {
     for n in 2..limit {
         out.write(n)?;
     }
@@ -19,14 +20,14 @@ fn numbers(out: Writer<u64>, limit: u64) -> csp::Result<()> {
 }
 
 #[process]
-fn filter(input: Reader<u64>, primes: Writer<u64>) -> csp::Result<()> {
+fn filter<R: Runtime>(input: Reader<u64, R>, primes: Writer<u64, R>) -> csp::Result<()> {
     // The last filter gets no prime: its read fails with Poisoned, and
     // returning that poisons its arguments, `primes` included, which ends
     // the collector after the last prime.
     let prime = input.read()?;
     primes.write(prime)?;
-    let next = Channel::new();
-    csp::spawn(filter(next.reader(), primes.clone()))?;
+    let next = Channel::<u64, R>::new();
+    R::spawn(filter(next.reader(), primes.clone()))?;
     let out = next.writer();
     loop {
         let n = match input.read() {
@@ -46,7 +47,7 @@ fn filter(input: Reader<u64>, primes: Writer<u64>) -> csp::Result<()> {
 }
 
 #[process]
-fn collect(primes: Reader<u64>) -> csp::Result<Vec<u64>> {
+fn collect<R: Runtime>(primes: Reader<u64, R>) -> csp::Result<Vec<u64>> {
     let mut got = Vec::new();
     loop {
         match primes.read() {
@@ -57,14 +58,15 @@ fn collect(primes: Reader<u64>) -> csp::Result<Vec<u64>> {
     }
 }
 
-/// Runs the sieve on the numbers below `limit`; returns the primes found, in order.
-pub(crate) fn run(limit: u64) -> csp::Result<Vec<u64>> {
-    let (nums, primes) = (Channel::new(), Channel::new());
-    let (_, _, got) = csp::par!(
+/// Runs the sieve on the numbers below `limit` on backend `R`; returns the
+/// primes found, in order.
+pub(crate) fn run<R: Runtime>(limit: u64) -> csp::Result<Vec<u64>> {
+    let (nums, primes) = (Channel::<u64, R>::new(), Channel::<u64, R>::new());
+    let (_, _, got) = csp::runtime::par_tuple::<R, _>((
         numbers(nums.writer(), limit),
         filter(nums.reader(), primes.writer()),
         collect(primes.reader()),
-    )?;
+    ))?;
     Ok(got.unwrap_or_default())
 }
 
@@ -80,7 +82,7 @@ fn main() -> csp::Result<()> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2000);
-    let got = run(limit)?;
+    let got = run::<csp::Backend>(limit)?;
     println!(
         "{} primes below {limit}; the last is {:?}",
         got.len(),

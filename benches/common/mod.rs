@@ -7,8 +7,9 @@
 //! channels, spawning processes) does not count, except in [`spawn`], where it
 //! is what is measured.
 //!
-//! Ours: the greenlets backend through the facade crate (`csp::Channel`,
-//! `csp::Process`, `csp::par`, `csp::spawn`, `csp::run`, `csp::Alt`).
+//! Ours: the greenlets backend, named by path (module [`g`]) whatever the
+//! facade's features say; the parallel backend's scenarios are in
+//! [`threads`], beside their crossbeam baselines.
 //! Baselines: a bare corosensei coroutine on a plain mmap'd stack, and `may`
 //! coroutines with its channels on one worker thread.
 #![allow(
@@ -23,6 +24,34 @@ use std::time::{Duration, Instant};
 
 use corosensei::stack::{Stack, StackPointer};
 use corosensei::{Coroutine, CoroutineResult, Yielder};
+
+pub(crate) mod table;
+pub(crate) mod threads;
+
+/// The greenlets backend's names, as the facade's `csp::greenlets` has them.
+pub(crate) mod g {
+    use csp::{Process, Result, Runtime};
+    use csp_greenlets::Greenlets as B;
+
+    pub(crate) type Channel<T> = csp::runtime::Channel<T, B>;
+    pub(crate) type Writer<T> = csp::runtime::Writer<T, B>;
+    pub(crate) type Alt<'a, U> = csp::runtime::Alt<'a, U, B>;
+
+    pub(crate) fn par<O: Send + 'static>(
+        procs: impl IntoIterator<Item = Process<O>>,
+    ) -> Result<Vec<Option<O>>> {
+        B::par(procs.into_iter().collect())
+    }
+    pub(crate) fn spawn<O: Send + 'static>(p: Process<O>) -> Result<()> {
+        B::spawn(p)
+    }
+    pub(crate) fn sleep(d: std::time::Duration) -> Result<()> {
+        B::sleep(d)
+    }
+    pub(crate) fn run<O>(config: csp::Config, f: impl FnOnce() -> O) -> Result<O> {
+        B::run(config, f)
+    }
+}
 
 /// Turns a shutdown (`Poisoned`/`Retired`) of a benchmark loop into `Ok(value)`;
 /// any other error stays an error.
@@ -50,7 +79,7 @@ fn expect_ok<T>(what: &str, r: csp::Result<T>) -> T {
 /// process that reads 0 stops and poisons, which shuts the ring down.
 pub(crate) fn ring(n: usize, hops: u64) -> Duration {
     assert!(n >= 2 && hops >= 1);
-    let chans: Vec<csp::Channel<u64>> = (0..n).map(|_| csp::Channel::new()).collect();
+    let chans: Vec<g::Channel<u64>> = (0..n).map(|_| g::Channel::new()).collect();
     let procs: Vec<csp::Process<(Option<Instant>, Option<Instant>)>> = (0..n)
         .map(|i| {
             let r = chans[i].reader();
@@ -78,7 +107,7 @@ pub(crate) fn ring(n: usize, hops: u64) -> Duration {
             })
         })
         .collect();
-    let out = expect_ok("thread ring", csp::par(procs));
+    let out = expect_ok("thread ring", g::par(procs));
     let start = out.iter().flatten().find_map(|(s, _)| *s);
     let end = out.iter().flatten().find_map(|(_, e)| *e);
     match (start, end) {
@@ -89,8 +118,8 @@ pub(crate) fn ring(n: usize, hops: u64) -> Duration {
 
 /// Two processes, two rendezvous channels: `rounds` round trips.
 pub(crate) fn ping_pong(rounds: u64) -> Duration {
-    let a = csp::Channel::<u64>::new();
-    let b = csp::Channel::<u64>::new();
+    let a = g::Channel::<u64>::new();
+    let b = g::Channel::<u64>::new();
     let (aw, ar, bw, br) = (a.writer(), a.reader(), b.writer(), b.reader());
     let ping = csp::Process::new("ping", move || {
         let t = Instant::now();
@@ -115,7 +144,7 @@ pub(crate) fn ping_pong(rounds: u64) -> Duration {
         bw.poison();
         shutdown_ok(r, ())
     });
-    let (el, _) = expect_ok("ping-pong", csp::par!(ping, pong));
+    let (el, _) = expect_ok("ping-pong", csp::runtime::par_tuple::<csp_greenlets::Greenlets, _>((ping, pong)));
     el.unwrap_or_else(|| panic!("ping-pong: ping did not finish"))
 }
 
@@ -123,10 +152,10 @@ pub(crate) fn ping_pong(rounds: u64) -> Duration {
 /// to the consumer, then to the successor), Successor, Consumer. One loop is
 /// one read by the consumer (four rendezvous communications in the network).
 pub(crate) fn commstime(loops: u64) -> Duration {
-    let a = csp::Channel::<u64>::named("a");
-    let b = csp::Channel::<u64>::named("b");
-    let c = csp::Channel::<u64>::named("c");
-    let d = csp::Channel::<u64>::named("d");
+    let a = g::Channel::<u64>::named("a");
+    let b = g::Channel::<u64>::named("b");
+    let c = g::Channel::<u64>::named("c");
+    let d = g::Channel::<u64>::named("d");
 
     let (c_in, a_out) = (c.reader(), a.writer());
     let prefix = csp::Process::new("prefix", move || {
@@ -184,7 +213,7 @@ pub(crate) fn commstime(loops: u64) -> Duration {
         Ok(el)
     });
 
-    let (_, _, _, el) = expect_ok("commstime", csp::par!(prefix, delta, successor, consumer));
+    let (_, _, _, el) = expect_ok("commstime", csp::runtime::par_tuple::<csp_greenlets::Greenlets, _>((prefix, delta, successor, consumer)));
     el.unwrap_or_else(|| panic!("commstime: the consumer did not finish"))
 }
 
@@ -206,12 +235,12 @@ pub(crate) struct AltRun {
 /// writer's completed writes and the reader's completed reads must equal the
 /// commits of their guards.
 pub(crate) fn alt(selects: u64) -> AltRun {
-    let in1 = csp::Channel::<u64>::named("in1");
-    let in2 = csp::Channel::<u64>::named("in2");
-    let out = csp::Channel::<u64>::named("out");
+    let in1 = g::Channel::<u64>::named("in1");
+    let in2 = g::Channel::<u64>::named("in2");
+    let out = g::Channel::<u64>::named("out");
 
     // Writes 0, 1, 2, ... until stopped; returns how many writes completed.
-    let feeder = |name: &'static str, c: &csp::Channel<u64>| {
+    let feeder = |name: &'static str, c: &g::Channel<u64>| {
         let w = c.writer();
         csp::Process::new(name, move || {
             let mut sent = 0u64;
@@ -250,7 +279,7 @@ pub(crate) fn alt(selects: u64) -> AltRun {
         let mut chosen = [0u64; 3];
         let t = Instant::now();
         for i in 0..selects {
-            let (g, v) = csp::Alt::new()
+            let (g, v) = g::Alt::new()
                 .read(&r1, |v| (0, v))
                 .read(&r2, |v| (1, v))
                 .write(&w, i, || (2, 0))
@@ -271,7 +300,7 @@ pub(crate) fn alt(selects: u64) -> AltRun {
         Ok(AltRun { elapsed, chosen })
     });
 
-    let (sent1, sent2, got, run) = expect_ok("alt", csp::par!(w1, w2, drain, alternator));
+    let (sent1, sent2, got, run) = expect_ok("alt", csp::runtime::par_tuple::<csp_greenlets::Greenlets, _>((w1, w2, drain, alternator)));
     let run = run.unwrap_or_else(|| panic!("alt: the alternator did not finish"));
     let done = [sent1, sent2, got].map(|n| n.unwrap_or(u64::MAX));
     assert_eq!(
@@ -382,12 +411,12 @@ pub(crate) fn monotonic_s() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
-/// `n` processes spawned (`csp::spawn` inside `csp::run`), each blocked reading
+/// `n` processes spawned (`spawn` inside `run`), each blocked reading
 /// its own channel; then main releases them by writing to each channel.
 pub(crate) fn spawn(n: usize) -> SpawnRun {
-    let run = csp::run(csp::Config::new(), || -> csp::Result<SpawnRun> {
-        let chans: Vec<csp::Channel<u64>> = (0..n).map(|_| csp::Channel::new()).collect();
-        let writers: Vec<csp::Writer<u64>> = chans.iter().map(csp::Channel::writer).collect();
+    let run = g::run(csp::Config::new(), || -> csp::Result<SpawnRun> {
+        let chans: Vec<g::Channel<u64>> = (0..n).map(|_| g::Channel::new()).collect();
+        let writers: Vec<g::Writer<u64>> = chans.iter().map(g::Channel::writer).collect();
         let started = Arc::new(AtomicUsize::new(0));
         let ended = Arc::new(AtomicUsize::new(0));
         let rss0 = rss_kib(false);
@@ -398,7 +427,7 @@ pub(crate) fn spawn(n: usize) -> SpawnRun {
         for (i, c) in chans.iter().enumerate() {
             let r = c.reader();
             let (started, ended) = (started.clone(), ended.clone());
-            csp::spawn(csp::Process::new("blocked", move || {
+            g::spawn(csp::Process::new("blocked", move || {
                 started.fetch_add(1, Ordering::Relaxed);
                 let v = r.read()?;
                 assert_eq!(v, i as u64, "spawn: wrong message");
@@ -410,7 +439,7 @@ pub(crate) fn spawn(n: usize) -> SpawnRun {
         // all have counted, all are blocked. Main yields until then (FIFO:
         // one yield lets every spawned process run once).
         while started.load(Ordering::Relaxed) < n {
-            csp::sleep(Duration::ZERO)?;
+            g::sleep(Duration::ZERO)?;
         }
         let to_blocked = t0.elapsed();
         let mark1 = monotonic_s();
@@ -423,7 +452,7 @@ pub(crate) fn spawn(n: usize) -> SpawnRun {
             w.write(i as u64)?;
         }
         while ended.load(Ordering::Relaxed) < n {
-            csp::sleep(Duration::ZERO)?;
+            g::sleep(Duration::ZERO)?;
         }
         let release = t1.elapsed();
         let mark2 = monotonic_s();

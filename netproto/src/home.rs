@@ -132,7 +132,7 @@ pub trait Parties<P, V> {
 }
 
 /// A waiting read or write, queued at a home.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Offer<P> {
     /// Who waits.
     pub party: P,
@@ -191,6 +191,10 @@ pub struct ChannelHome<P, V> {
     buffer: VecDeque<V>,
     read_offers: VecDeque<Offer<P>>,
     write_offers: VecDeque<(Offer<P>, V)>,
+    /// The match whose claims are outstanding (network matching only).
+    in_flight: Option<InFlight<P, V>>,
+    /// No new matches start (a move of the home is waiting).
+    held: bool,
 }
 
 impl<P: fmt::Debug, V> fmt::Debug for ChannelHome<P, V> {
@@ -208,16 +212,28 @@ impl<P: fmt::Debug, V> fmt::Debug for ChannelHome<P, V> {
                 "write_offers",
                 &self.write_offers.iter().map(|(o, _)| o).collect::<Vec<_>>(),
             )
+            .field(
+                "in_flight",
+                &self.in_flight.as_ref().map(|m| {
+                    (
+                        m.reader.as_ref().map(|r| &r.offer),
+                        m.writer.as_ref().map(|(w, _)| &w.offer),
+                    )
+                }),
+            )
+            .field("held", &self.held)
             .finish()
     }
 }
 
-/// What [`ChannelHome::claim_waiting`] found at the head of a queue.
+/// What [`ChannelHome::claim_reader`] found at the head of a queue.
 enum Head {
     /// The head offer is committed to this match.
     Won,
     /// No offer can be committed now.
     None,
+    /// The head offer's claim will be answered later: nothing may overtake it.
+    Pending,
 }
 
 impl<P, V> ChannelHome<P, V> {
@@ -233,6 +249,8 @@ impl<P, V> ChannelHome<P, V> {
             buffer: VecDeque::with_capacity(capacity.min(1024)),
             read_offers: VecDeque::new(),
             write_offers: VecDeque::new(),
+            in_flight: None,
+            held: false,
         }
     }
 
@@ -356,9 +374,15 @@ impl<P, V> ChannelHome<P, V> {
 
     /// A running reader (one not queued here) reads now if it can: from the
     /// buffer, or from the first waiting writer that can commit.
+    ///
+    /// While a network match is in flight (see [`post_read`](Self::post_read))
+    /// nothing can be taken: the answer is `NotReady`.
     pub fn try_read(&mut self, parties: &mut impl Parties<P, V>) -> TryRead<V> {
         if self.poisoned {
             return TryRead::Failed(Failure::Poisoned);
+        }
+        if self.in_flight.is_some() {
+            return TryRead::NotReady;
         }
         if let Some(v) = self.buffer.pop_front() {
             // Room now: the first waiting writer that commits moves in.
@@ -383,15 +407,25 @@ impl<P, V> ChannelHome<P, V> {
 
     /// A running writer (one not queued here) writes now if it can: to the
     /// first waiting reader that can commit, or into the buffer.
+    ///
+    /// A queued reader whose claim answers [`Claim::Pending`] keeps its place:
+    /// the message is not buffered past it, and the answer is `NotReady`.
     pub fn try_write(&mut self, value: V, parties: &mut impl Parties<P, V>) -> TryWrite<V> {
         if let Some(f) = self.failure(Side::Write) {
             return TryWrite::Failed(f, value);
         }
-        if let Head::Won = self.claim_reader(parties) {
-            if let Some(o) = self.read_offers.pop_front() {
-                parties.complete(o.party, Outcome::Read(value));
-                return TryWrite::Done;
+        if self.in_flight.is_some() {
+            return TryWrite::NotReady(value);
+        }
+        match self.claim_reader(parties) {
+            Head::Won => {
+                if let Some(o) = self.read_offers.pop_front() {
+                    parties.complete(o.party, Outcome::Read(value));
+                    return TryWrite::Done;
+                }
             }
+            Head::Pending => return TryWrite::NotReady(value),
+            Head::None => {}
         }
         if self.buffer.len() < self.capacity {
             self.buffer.push_back(value);
@@ -412,7 +446,7 @@ impl<P, V> ChannelHome<P, V> {
                 Claim::Lost => {
                     self.read_offers.pop_front();
                 }
-                Claim::Pending => return Head::None,
+                Claim::Pending => return Head::Pending,
             }
         }
         Head::None
@@ -489,6 +523,539 @@ impl<P, V> ChannelHome<P, V> {
                 }
                 back
             }
+        }
+    }
+}
+
+/// A party the network API can match: it can tell whether two parties are
+/// guards of one offer (one Alt), which must never be matched together.
+pub trait Party: Ord + Clone {
+    /// True if `self` and `other` belong to the same offer.
+    fn same_offer(&self, other: &Self) -> bool;
+}
+
+/// One party of a match in flight, with where it stood in its queue.
+#[derive(Clone, Debug)]
+struct Held<P> {
+    offer: Offer<P>,
+    /// Its position in its queue when taken out (it goes back there).
+    index: usize,
+    /// Its claim was won (or it needs none).
+    won: bool,
+}
+
+/// A match whose claims are not all answered yet. Reader only: it takes the
+/// buffer's first message; writer only: its message goes into the buffer;
+/// both: a rendezvous.
+#[derive(Clone, Debug)]
+struct InFlight<P, V> {
+    reader: Option<Held<P>>,
+    writer: Option<(Held<P>, V)>,
+    /// The side whose claim is outstanding.
+    awaiting: Option<Side>,
+}
+
+impl<P: Clone, V> InFlight<P, V> {
+    fn parties(&self) -> Vec<P> {
+        let mut v = Vec::new();
+        if let Some(r) = &self.reader {
+            v.push(r.offer.party.clone());
+        }
+        if let Some((w, _)) = &self.writer {
+            v.push(w.offer.party.clone());
+        }
+        v
+    }
+}
+
+/// Where [`ChannelHome::advance`] stopped.
+enum Step {
+    /// The match committed or fell through: look for the next one.
+    Again,
+    /// A claim is outstanding.
+    Wait,
+}
+
+/// The whole state of a home, as handed from an old home to a new one when
+/// the channel moves (see [`ChannelHome::hand_over`]). Queued offers keep
+/// their order.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HomeState<P, V> {
+    /// 0 for a rendezvous channel, else the buffer's capacity.
+    pub capacity: u64,
+    /// Reader ends that joined and have not retired.
+    pub readers: u64,
+    /// Writer ends that joined and have not retired.
+    pub writers: u64,
+    /// Poisoned.
+    pub poisoned: bool,
+    /// Retired.
+    pub retired: bool,
+    /// A stop deferred until the buffer drains.
+    pub after_drain: Option<Stop>,
+    /// The buffered messages, oldest first.
+    pub buffer: Vec<V>,
+    /// Waiting readers, in queue order.
+    pub read_offers: Vec<Offer<P>>,
+    /// Waiting writers with their messages, in queue order.
+    pub write_offers: Vec<(Offer<P>, V)>,
+}
+
+impl<P, V> HomeState<P, V> {
+    /// Checks what a home's state must satisfy; a state from the network is
+    /// bad input until checked.
+    ///
+    /// # Errors
+    ///
+    /// A short description of the first rule broken.
+    pub fn validate(&self) -> Result<(), &'static str> {
+        if self.buffer.len() as u64 > self.capacity {
+            return Err("more buffered messages than the capacity");
+        }
+        if (self.poisoned || self.retired)
+            && !(self.read_offers.is_empty() && self.write_offers.is_empty())
+        {
+            return Err("offers queued at a poisoned or retired home");
+        }
+        if self.after_drain.is_some() && self.buffer.is_empty() {
+            return Err("a deferred stop with an empty buffer");
+        }
+        Ok(())
+    }
+}
+
+/// Network matching: for parties whose claims may be answered
+/// [`Claim::Pending`] (offers owned by other nodes).
+///
+/// Offers are *posted* (queued, then matched by the home itself), and a home
+/// has at most one match in flight: the parties of that match are taken out
+/// of their queues (reserved) until every claim it needs is answered. Claims
+/// of one match are taken in the parties' order (`P: Ord`, the global claim
+/// order), which is what keeps two homes from deadlocking each other. When a
+/// claim is lost, the lost party is dropped (a writer's message is
+/// [given back](Parties::give_back)), a won party is
+/// [released](Parties::release), and the survivors go back to the place in
+/// their queue they were taken from. Nothing overtakes a match in flight: no
+/// other match starts, and [`try_read`](Self::try_read) /
+/// [`try_write`](Self::try_write) answer not-ready.
+///
+/// A match commits only once all its claims are won, and checks the channel
+/// again then: if it was poisoned or retired meanwhile, its parties fail
+/// (their claims are won, so failing them is how they end).
+///
+/// ```
+/// use csp_netproto::home::{ChannelHome, Claim, Offer, Outcome, Parties, Party};
+///
+/// #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// struct Guard(u32, u8); // (offer, guard)
+/// impl Party for Guard {
+///     fn same_offer(&self, o: &Self) -> bool { self.0 == o.0 }
+/// }
+/// /// Every claim is answered later.
+/// #[derive(Default)]
+/// struct Remote { claims: Vec<Guard>, done: Vec<(Guard, Outcome<u8>)> }
+/// impl Parties<Guard, u8> for Remote {
+///     fn claim(&mut self, g: &Guard) -> Claim { self.claims.push(*g); Claim::Pending }
+///     fn release(&mut self, _: &Guard) {}
+///     fn complete(&mut self, g: Guard, o: Outcome<u8>) { self.done.push((g, o)) }
+///     fn give_back(&mut self, _: Guard, _: u8) {}
+/// }
+///
+/// let mut home = ChannelHome::<Guard, u8>::new(0);
+/// let mut net = Remote::default();
+/// home.post_write(Offer { party: Guard(1, 0), needs_claim: false }, 42, &mut net);
+/// home.post_read(Offer { party: Guard(2, 1), needs_claim: true }, &mut net); // an Alt's guard
+/// assert_eq!(net.claims, [Guard(2, 1)]); // the match waits for the Alt's owner
+/// assert!(home.in_flight());
+/// home.claim_answered(&Guard(2, 1), true, &mut net);
+/// assert_eq!(net.done, [(Guard(1, 0), Outcome::Written), (Guard(2, 1), Outcome::Read(42))]);
+/// ```
+impl<P: Party, V> ChannelHome<P, V> {
+    /// Queues a reader offer and matches what can be matched. On a poisoned
+    /// or retired channel (with nothing left to read) it fails at once.
+    pub fn post_read(&mut self, offer: Offer<P>, parties: &mut impl Parties<P, V>) {
+        if self.poisoned || (self.retired && self.buffer.is_empty()) {
+            let f = if self.poisoned {
+                Failure::Poisoned
+            } else {
+                Failure::Retired
+            };
+            parties.complete(offer.party, Outcome::Failed(f, None));
+            return;
+        }
+        self.read_offers.push_back(offer);
+        self.pump(parties);
+    }
+
+    /// Queues a writer offer with its message and matches what can be
+    /// matched. On a poisoned or retired channel it fails at once and the
+    /// message goes back with the failure.
+    pub fn post_write(&mut self, offer: Offer<P>, value: V, parties: &mut impl Parties<P, V>) {
+        if let Some(f) = self.failure(Side::Write) {
+            parties.complete(offer.party, Outcome::Failed(f, Some(value)));
+            return;
+        }
+        self.write_offers.push_back((offer, value));
+        self.pump(parties);
+    }
+
+    /// The answer to a claim that was [`Claim::Pending`]. Returns false (and
+    /// does nothing) if no match in flight waits for `party`: a stale or
+    /// unexpected answer.
+    pub fn claim_answered(
+        &mut self,
+        party: &P,
+        won: bool,
+        parties: &mut impl Parties<P, V>,
+    ) -> bool {
+        let Some(m) = self.in_flight.as_mut() else {
+            return false;
+        };
+        let side = match m.awaiting {
+            Some(Side::Read) if m.reader.as_ref().is_some_and(|r| r.offer.party == *party) => {
+                Side::Read
+            }
+            Some(Side::Write)
+                if m.writer
+                    .as_ref()
+                    .is_some_and(|(w, _)| w.offer.party == *party) =>
+            {
+                Side::Write
+            }
+            _ => return false,
+        };
+        m.awaiting = None;
+        if won {
+            match side {
+                Side::Read => {
+                    if let Some(r) = m.reader.as_mut() {
+                        r.won = true;
+                    }
+                }
+                Side::Write => {
+                    if let Some((w, _)) = m.writer.as_mut() {
+                        w.won = true;
+                    }
+                }
+            }
+            if let Step::Wait = self.advance(parties) {
+                return true;
+            }
+        } else {
+            self.lose(side, parties);
+        }
+        self.pump(parties);
+        true
+    }
+
+    /// True while a match waits for a claim's answer.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// The parties of the match in flight, if any.
+    pub fn in_flight_parties(&self) -> Vec<P> {
+        self.in_flight
+            .as_ref()
+            .map(InFlight::parties)
+            .unwrap_or_default()
+    }
+
+    /// The party whose claim the match in flight waits for, if any.
+    pub fn awaiting(&self) -> Option<&P> {
+        let m = self.in_flight.as_ref()?;
+        match m.awaiting? {
+            Side::Read => m.reader.as_ref().map(|r| &r.offer.party),
+            Side::Write => m.writer.as_ref().map(|(w, _)| &w.offer.party),
+        }
+    }
+
+    /// Stops starting new matches (the match in flight, if any, finishes):
+    /// the first step of moving the home.
+    pub fn hold(&mut self) {
+        self.held = true;
+    }
+
+    /// Starts matching again after [`hold`](Self::hold) (a move that was
+    /// called off), and matches what can be matched.
+    pub fn unhold(&mut self, parties: &mut impl Parties<P, V>) {
+        self.held = false;
+        self.pump(parties);
+    }
+
+    /// True if a match could start now: the home is not held, nothing is in
+    /// flight, and two queued parties (or a party and the buffer) fit.
+    /// Queued offers count even if stale. Used to check progress.
+    pub fn can_match(&self) -> bool {
+        !self.held && self.in_flight.is_none() && self.candidate().is_some()
+    }
+
+    /// The queued reader offers, in order.
+    pub fn read_queue(&self) -> impl Iterator<Item = &Offer<P>> {
+        self.read_offers.iter()
+    }
+
+    /// The queued writer offers with their messages, in order.
+    pub fn write_queue(&self) -> impl Iterator<Item = (&Offer<P>, &V)> {
+        self.write_offers.iter().map(|(o, v)| (o, v))
+    }
+
+    /// The buffered messages, oldest first.
+    pub fn buffer(&self) -> impl Iterator<Item = &V> {
+        self.buffer.iter()
+    }
+
+    /// Takes the whole state out to hand it to a new home, leaving this one
+    /// empty. `None` (and nothing changes) while a match is in flight.
+    pub fn hand_over(&mut self) -> Option<HomeState<P, V>> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        Some(HomeState {
+            capacity: self.capacity as u64,
+            readers: self.readers,
+            writers: self.writers,
+            poisoned: self.poisoned,
+            retired: self.retired,
+            after_drain: self.after_drain.take(),
+            buffer: self.buffer.drain(..).collect(),
+            read_offers: self.read_offers.drain(..).collect(),
+            write_offers: self.write_offers.drain(..).collect(),
+        })
+    }
+
+    /// A home made from a handed-over state. Check the state with
+    /// [`HomeState::validate`] first if it came from the network.
+    pub fn from_state(state: HomeState<P, V>) -> Self {
+        ChannelHome {
+            capacity: usize::try_from(state.capacity).unwrap_or(usize::MAX),
+            readers: state.readers,
+            writers: state.writers,
+            poisoned: state.poisoned,
+            retired: state.retired,
+            after_drain: state.after_drain,
+            buffer: state.buffer.into(),
+            read_offers: state.read_offers.into(),
+            write_offers: state.write_offers.into(),
+            in_flight: None,
+            held: false,
+        }
+    }
+
+    /// Matches whatever can be matched, until a claim is outstanding.
+    pub fn pump(&mut self, parties: &mut impl Parties<P, V>) {
+        loop {
+            if self.in_flight.is_some() || self.held {
+                return;
+            }
+            self.settle(parties);
+            let Some((r, w)) = self.candidate() else {
+                return;
+            };
+            // Take the parties out, the later index first.
+            let writer = w.and_then(|j| {
+                self.write_offers.remove(j).map(|(o, v)| {
+                    let won = !o.needs_claim;
+                    (
+                        Held {
+                            offer: o,
+                            index: j,
+                            won,
+                        },
+                        v,
+                    )
+                })
+            });
+            let reader = r.and_then(|i| {
+                self.read_offers.remove(i).map(|o| Held {
+                    won: !o.needs_claim,
+                    offer: o,
+                    index: i,
+                })
+            });
+            self.in_flight = Some(InFlight {
+                reader,
+                writer,
+                awaiting: None,
+            });
+            if let Step::Wait = self.advance(parties) {
+                return;
+            }
+        }
+    }
+
+    /// The next match to try: (reader index, writer index), either may be
+    /// absent (buffer) but not both.
+    fn candidate(&self) -> Option<(Option<usize>, Option<usize>)> {
+        if !self.buffer.is_empty() && !self.read_offers.is_empty() && !self.poisoned {
+            return Some((Some(0), None));
+        }
+        if self.capacity > 0 {
+            if self.buffer.len() < self.capacity
+                && !self.write_offers.is_empty()
+                && self.failure(Side::Write).is_none()
+            {
+                return Some((None, Some(0)));
+            }
+            return None;
+        }
+        if self.poisoned || self.retired {
+            return None;
+        }
+        // Rendezvous: the first reader with a writer of another offer.
+        for (i, r) in self.read_offers.iter().enumerate() {
+            if let Some(j) = self
+                .write_offers
+                .iter()
+                .position(|(w, _)| !w.party.same_offer(&r.party))
+            {
+                return Some((Some(i), Some(j)));
+            }
+        }
+        None
+    }
+
+    /// Fails queued offers that can no longer succeed (the home's invariant:
+    /// nothing waits at a failed channel).
+    fn settle(&mut self, parties: &mut impl Parties<P, V>) {
+        if let Some(f) = self.failure(Side::Write) {
+            fail_writers(&mut self.write_offers, f, parties);
+        }
+        if self.poisoned || (self.retired && self.buffer.is_empty()) {
+            let f = if self.poisoned {
+                Failure::Poisoned
+            } else {
+                Failure::Retired
+            };
+            for o in self.read_offers.drain(..) {
+                parties.complete(o.party, Outcome::Failed(f, None));
+            }
+        }
+    }
+
+    /// Claims the parties of the match in flight that still need it, in
+    /// order, and commits it once all are won.
+    fn advance(&mut self, parties: &mut impl Parties<P, V>) -> Step {
+        loop {
+            let Some(m) = self.in_flight.as_mut() else {
+                return Step::Again;
+            };
+            let r = m.reader.as_ref().filter(|r| !r.won).map(|r| &r.offer.party);
+            let w = m
+                .writer
+                .as_ref()
+                .filter(|(w, _)| !w.won)
+                .map(|(w, _)| &w.offer.party);
+            let (side, party) = match (r, w) {
+                (None, None) => {
+                    self.commit(parties);
+                    return Step::Again;
+                }
+                (Some(r), None) => (Side::Read, r),
+                (None, Some(w)) => (Side::Write, w),
+                (Some(r), Some(w)) if r < w => (Side::Read, r),
+                (Some(_), Some(w)) => (Side::Write, w),
+            };
+            match parties.claim(party) {
+                Claim::Won => match side {
+                    Side::Read => {
+                        if let Some(r) = m.reader.as_mut() {
+                            r.won = true;
+                        }
+                    }
+                    Side::Write => {
+                        if let Some((w, _)) = m.writer.as_mut() {
+                            w.won = true;
+                        }
+                    }
+                },
+                Claim::Lost => {
+                    self.lose(side, parties);
+                    return Step::Again;
+                }
+                Claim::Pending => {
+                    m.awaiting = Some(side);
+                    return Step::Wait;
+                }
+            }
+        }
+    }
+
+    /// The claim of the party on `side` of the match in flight was lost.
+    fn lose(&mut self, side: Side, parties: &mut impl Parties<P, V>) {
+        let Some(m) = self.in_flight.take() else {
+            return;
+        };
+        let (lost_r, keep_r) = match side {
+            Side::Read => (m.reader, None),
+            Side::Write => (None, m.reader),
+        };
+        let (lost_w, keep_w) = match side {
+            Side::Write => (m.writer, None),
+            Side::Read => (None, m.writer),
+        };
+        drop(lost_r);
+        if let Some((w, v)) = lost_w {
+            parties.give_back(w.offer.party, v);
+        }
+        if let Some(r) = keep_r {
+            if r.won && r.offer.needs_claim {
+                parties.release(&r.offer.party);
+            }
+            let at = r.index.min(self.read_offers.len());
+            self.read_offers.insert(at, r.offer);
+        }
+        if let Some((w, v)) = keep_w {
+            if w.won && w.offer.needs_claim {
+                parties.release(&w.offer.party);
+            }
+            let at = w.index.min(self.write_offers.len());
+            self.write_offers.insert(at, (w.offer, v));
+        }
+    }
+
+    /// Every claim of the match in flight is won: do it, or fail its parties
+    /// if the channel failed meanwhile.
+    fn commit(&mut self, parties: &mut impl Parties<P, V>) {
+        let Some(m) = self.in_flight.take() else {
+            return;
+        };
+        match (m.reader, m.writer) {
+            (Some(r), None) => match self.buffer.pop_front() {
+                Some(v) => {
+                    parties.complete(r.offer.party, Outcome::Read(v));
+                    self.after_take(parties);
+                }
+                None => {
+                    let f = self.failure(Side::Read).unwrap_or(Failure::Poisoned);
+                    parties.complete(r.offer.party, Outcome::Failed(f, None));
+                }
+            },
+            (None, Some((w, v))) => {
+                if let Some(f) = self.failure(Side::Write) {
+                    parties.complete(w.offer.party, Outcome::Failed(f, Some(v)));
+                } else if self.buffer.len() < self.capacity {
+                    self.buffer.push_back(v);
+                    parties.complete(w.offer.party, Outcome::Written);
+                } else {
+                    // Cannot happen (nothing fills the buffer while a match
+                    // is in flight); keep the writer rather than lose it.
+                    if w.offer.needs_claim {
+                        parties.release(&w.offer.party);
+                    }
+                    self.write_offers.push_front((w.offer, v));
+                }
+            }
+            (Some(r), Some((w, v))) => {
+                if let Some(f) = self.failure(Side::Read).or(self.failure(Side::Write)) {
+                    parties.complete(w.offer.party, Outcome::Failed(f, Some(v)));
+                    parties.complete(r.offer.party, Outcome::Failed(f, None));
+                } else {
+                    parties.complete(w.offer.party, Outcome::Written);
+                    parties.complete(r.offer.party, Outcome::Read(v));
+                }
+            }
+            (None, None) => {}
         }
     }
 }

@@ -1,0 +1,200 @@
+//! The in-memory party of a channel home: a blocked thread of this OS process.
+//!
+//! A [`LocalParty`] is what a thread leaves queued at a
+//! [`ChannelHome`](csp_netproto::home::ChannelHome) when it blocks: its
+//! [`Waiter`], the index of the guard the offer belongs to (0 for a plain
+//! read or write), whether the offer must be claimed (an Alt guard), and a
+//! pointer to its *slot*, an `Option<T>` in the blocked owner's stack frame.
+//! The home reports what happened to the offer through [`Wakes`], its
+//! [`Parties`] implementation, which writes the slot and the waiter's state
+//! word while the caller holds the channel's lock, and keeps the waiters to
+//! unpark once the lock is released ([`Wakes::wake_all`]).
+//!
+//! # The slot
+//!
+//! - For a reader the slot is where a message read is left; for a writer it
+//!   is where its message comes back if the write fails or the claim of its
+//!   offer is lost (the message itself travels inside the home while the
+//!   offer is queued).
+//! - The slot is written only by [`Wakes`] (under the lock of the channel the
+//!   offer is queued at, while the offer is still queued there or being taken
+//!   out of it), and its owner reads it only after its wait has ended *and*
+//!   it can no longer be written:
+//!   - a plain offer is consumed by exactly one `complete`, which writes the
+//!     slot and then publishes the outcome with a `Release` store of the
+//!     state word; the owner reads the word with `Acquire` before the slot;
+//!   - an Alt's offers are withdrawn by their owner, channel by channel, each
+//!     under its channel's lock, before it looks at any slot; withdrawing
+//!     also synchronizes with every earlier writer of that slot, which held
+//!     the same lock.
+//! - So the frame holding the slot outlives every write to it: the owner does
+//!   not leave the frame before both of these have happened.
+
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+use csp_netproto::home::{Claim, Outcome, Parties};
+
+use crate::waiter::{Selected, Waiter};
+
+/// A blocked thread's offer at one channel: see the [module docs](self).
+pub(crate) struct LocalParty<T> {
+    /// The owner's waiter.
+    pub(crate) waiter: Arc<Waiter>,
+    /// The guard this offer stands for (0 for a plain read or write).
+    pub(crate) guard: usize,
+    /// True for an Alt guard: the offer is claimed before it is completed,
+    /// and a failure must win the state word to count.
+    pub(crate) alt: bool,
+    /// The owner's slot (see the module docs).
+    pub(crate) slot: NonNull<Option<T>>,
+}
+
+// SAFETY: a `LocalParty` is moved between threads only inside a channel home,
+// which is behind a mutex. Its `slot` is dereferenced only by `Wakes`, under
+// that mutex, while the owner cannot look at the slot and its frame is alive
+// (module docs: the owner leaves the frame only after its offer was consumed
+// or withdrawn under the same lock). The value written there is a `T: Send`
+// that was sent to the owner's thread, as a channel does. Moving or dropping
+// a `LocalParty` never dereferences the pointer.
+unsafe impl<T: Send> Send for LocalParty<T> {}
+
+impl<T> std::fmt::Debug for LocalParty<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalParty")
+            .field("guard", &self.guard)
+            .field("alt", &self.alt)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> LocalParty<T> {
+    /// Leaves `value` in the owner's slot.
+    ///
+    /// # Safety
+    /// The caller holds the lock of the channel this party is (or was just)
+    /// queued at, and the party was queued there by its owner, whose wait is
+    /// not over (see the module docs).
+    unsafe fn put(&self, value: T) {
+        // SAFETY: by the caller's promise the owner's frame is alive and the
+        // owner does not touch the slot until it has synchronized with us
+        // (through the state word or the channel lock), so this is the only
+        // access. The slot is empty: a reader's slot starts empty and is
+        // filled once (the offer is consumed by that fill), and a writer's
+        // slot was emptied when its message moved into the home.
+        unsafe {
+            let slot = &mut *self.slot.as_ptr();
+            debug_assert!(slot.is_none(), "a party's slot was filled twice");
+            *slot = Some(value);
+        }
+    }
+}
+
+/// The [`Parties`] of an in-memory home: records the waiters to wake.
+#[derive(Debug, Default)]
+pub(crate) struct Wakes {
+    /// The first waiter to wake (the usual case: one, with no allocation).
+    first: Option<Arc<Waiter>>,
+    /// More waiters (a poison or retire of a busy channel).
+    rest: Vec<Arc<Waiter>>,
+}
+
+impl Wakes {
+    /// No waiters to wake yet.
+    #[inline]
+    pub(crate) fn new() -> Self {
+        Wakes {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, w: Arc<Waiter>) {
+        if self.first.is_none() {
+            self.first = Some(w);
+        } else {
+            self.rest.push(w);
+        }
+    }
+
+    /// Unparks every recorded waiter. Call after releasing the channel lock.
+    #[inline]
+    pub(crate) fn wake_all(self) {
+        if let Some(w) = self.first {
+            w.unpark();
+        }
+        for w in self.rest {
+            w.unpark();
+        }
+    }
+}
+
+impl<T> Parties<LocalParty<T>, T> for Wakes {
+    #[inline]
+    fn claim(&mut self, party: &LocalParty<T>) -> Claim {
+        match party.waiter.try_select(Selected::Chosen(party.guard)) {
+            Ok(()) => Claim::Won,
+            Err(_) => Claim::Lost,
+        }
+    }
+
+    fn release(&mut self, _party: &LocalParty<T>) {
+        // A home releases a claim only when a match needs two claims (two
+        // remote Alt offers). In memory every match has a running party on
+        // one side, so at most one claim is made and it is never undone;
+        // reverting the word here could confuse an owner that already saw it.
+        debug_assert!(false, "an in-memory claim was released");
+    }
+
+    #[inline]
+    fn complete(&mut self, party: LocalParty<T>, outcome: Outcome<T>) {
+        match outcome {
+            Outcome::Read(v) => {
+                // SAFETY: called by the home under its channel's lock, with a
+                // party its owner queued there and that is being consumed now.
+                unsafe { party.put(v) };
+                if !party.alt {
+                    party.waiter.finish(Selected::Chosen(party.guard));
+                }
+                // An Alt offer was claimed (word = Chosen(guard)) before this
+                // completion; its owner reads the slot only after taking this
+                // channel's lock to withdraw.
+                self.push(party.waiter);
+            }
+            Outcome::Written => {
+                if !party.alt {
+                    party.waiter.finish(Selected::Chosen(party.guard));
+                }
+                self.push(party.waiter);
+            }
+            Outcome::Failed(f, value) => {
+                if let Some(v) = value {
+                    // SAFETY: as above; a failing writer gets its message back.
+                    unsafe { party.put(v) };
+                }
+                if party.alt {
+                    // The failure counts only if nothing committed before it.
+                    if party
+                        .waiter
+                        .try_select(Selected::Failed(f, party.guard))
+                        .is_ok()
+                    {
+                        self.push(party.waiter);
+                    }
+                } else {
+                    party.waiter.finish(Selected::Failed(f, party.guard));
+                    self.push(party.waiter);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn give_back(&mut self, party: LocalParty<T>, value: T) {
+        // SAFETY: called under the channel's lock for a writer offer that was
+        // still queued there; its owner will withdraw from this channel (under
+        // this lock) before looking at the slot.
+        unsafe { party.put(value) };
+    }
+}
