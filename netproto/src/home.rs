@@ -505,7 +505,25 @@ impl<P, V> ChannelHome<P, V> {
 
     /// Removes the queued offers on `side` whose party satisfies `is`, and
     /// returns a removed writer's message (the last one, if several match).
+    ///
+    /// A party of the network match in flight is marked withdrawn instead:
+    /// the match falls through when it is next looked at, and a writer's
+    /// message is [given back](Parties::give_back) then.
     pub fn withdraw(&mut self, side: Side, mut is: impl FnMut(&P) -> bool) -> Option<V> {
+        if let Some(m) = self.in_flight.as_mut() {
+            match side {
+                Side::Read => {
+                    if let Some(r) = m.reader.as_mut().filter(|r| is(&r.offer.party)) {
+                        r.withdrawn = true;
+                    }
+                }
+                Side::Write => {
+                    if let Some((w, _)) = m.writer.as_mut().filter(|(w, _)| is(&w.offer.party)) {
+                        w.withdrawn = true;
+                    }
+                }
+            }
+        }
         match side {
             Side::Read => {
                 self.read_offers.retain(|o| !is(&o.party));
@@ -542,6 +560,8 @@ struct Held<P> {
     index: usize,
     /// Its claim was won (or it needs none).
     won: bool,
+    /// Withdrawn while in flight: it must not commit nor go back.
+    withdrawn: bool,
 }
 
 /// A match whose claims are not all answered yet. Reader only: it takes the
@@ -612,10 +632,14 @@ impl<P, V> HomeState<P, V> {
         if self.buffer.len() as u64 > self.capacity {
             return Err("more buffered messages than the capacity");
         }
-        if (self.poisoned || self.retired)
-            && !(self.read_offers.is_empty() && self.write_offers.is_empty())
+        if self.poisoned && !(self.read_offers.is_empty() && self.write_offers.is_empty()) {
+            return Err("offers queued at a poisoned home");
+        }
+        if self.retired
+            && !(self.write_offers.is_empty()
+                && (self.read_offers.is_empty() || !self.buffer.is_empty()))
         {
-            return Err("offers queued at a poisoned or retired home");
+            return Err("offers queued at a retired home with nothing to read");
         }
         if self.after_drain.is_some() && self.buffer.is_empty() {
             return Err("a deferred stop with an empty buffer");
@@ -845,10 +869,12 @@ impl<P: Party, V> ChannelHome<P, V> {
     /// Matches whatever can be matched, until a claim is outstanding.
     pub fn pump(&mut self, parties: &mut impl Parties<P, V>) {
         loop {
+            // Survivors of a lost claim may have gone back to a channel that
+            // failed meanwhile: they fail now, held or not.
+            self.settle(parties);
             if self.in_flight.is_some() || self.held {
                 return;
             }
-            self.settle(parties);
             let Some((r, w)) = self.candidate() else {
                 return;
             };
@@ -861,6 +887,7 @@ impl<P: Party, V> ChannelHome<P, V> {
                             offer: o,
                             index: j,
                             won,
+                            withdrawn: false,
                         },
                         v,
                     )
@@ -871,6 +898,7 @@ impl<P: Party, V> ChannelHome<P, V> {
                     won: !o.needs_claim,
                     offer: o,
                     index: i,
+                    withdrawn: false,
                 })
             });
             self.in_flight = Some(InFlight {
@@ -940,6 +968,15 @@ impl<P: Party, V> ChannelHome<P, V> {
             let Some(m) = self.in_flight.as_mut() else {
                 return Step::Again;
             };
+            // A withdrawn party is as good as a lost claim.
+            if m.reader.as_ref().is_some_and(|r| r.withdrawn) {
+                self.lose(Side::Read, parties);
+                return Step::Again;
+            }
+            if m.writer.as_ref().is_some_and(|(w, _)| w.withdrawn) {
+                self.lose(Side::Write, parties);
+                return Step::Again;
+            }
             let r = m.reader.as_ref().filter(|r| !r.won).map(|r| &r.offer.party);
             let w = m
                 .writer
@@ -1002,15 +1039,21 @@ impl<P: Party, V> ChannelHome<P, V> {
             if r.won && r.offer.needs_claim {
                 parties.release(&r.offer.party);
             }
-            let at = r.index.min(self.read_offers.len());
-            self.read_offers.insert(at, r.offer);
+            if !r.withdrawn {
+                let at = r.index.min(self.read_offers.len());
+                self.read_offers.insert(at, r.offer);
+            }
         }
         if let Some((w, v)) = keep_w {
             if w.won && w.offer.needs_claim {
                 parties.release(&w.offer.party);
             }
-            let at = w.index.min(self.write_offers.len());
-            self.write_offers.insert(at, (w.offer, v));
+            if w.withdrawn {
+                parties.give_back(w.offer.party, v);
+            } else {
+                let at = w.index.min(self.write_offers.len());
+                self.write_offers.insert(at, (w.offer, v));
+            }
         }
     }
 

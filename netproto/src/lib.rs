@@ -14,6 +14,21 @@
 //!   anywhere.
 //! - [`codec`]: messages as `postcard` over `serde` in frame payloads, and
 //!   the [`Payload`](codec::Payload) bytes type that serializes as one block.
+//! - [`ids`]: node, channel, process, offer and guard ids, home epochs, and
+//!   [`Time`](ids::Time); the order of offer ids is the global claim order.
+//! - [`wire`]: the protocol's [`Message`](wire::Message)s, each with a
+//!   stable frame kind, encoded and decoded through [`codec`].
+//! - [`node`]: the [`Node`](node::Node) state machine of one node: homes of
+//!   the channels homed there (offers of other nodes are claimed by
+//!   message), offers of its processes (Alts across homes with priority,
+//!   skip and timeout guards), home migration (`become_home`), lost nodes.
+//! - `sim` (with the `sim` feature, and in this crate's tests): N nodes in
+//!   memory, seeded scheduling that delays and reorders messages across
+//!   links and crashes nodes, and the protocol's invariants checked after
+//!   every step.
+//!
+//! `PROTOCOL.md` (beside `Cargo.toml`) states every message, every state
+//! and every invariant the simulator checks.
 
 pub mod codec;
 pub mod frame;

@@ -171,11 +171,9 @@ pub enum NodeError {
 impl fmt::Display for NodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NodeError::TooManyGuards(n) => write!(
-                f,
-                "an alt has {n} guards; at most {} are allowed",
-                u16::MAX
-            ),
+            NodeError::TooManyGuards(n) => {
+                write!(f, "an alt has {n} guards; at most {} are allowed", u16::MAX)
+            }
         }
     }
 }
@@ -198,7 +196,10 @@ struct Resident {
 enum Slot {
     Resident(Box<Resident>),
     /// Handed on: the home is `to` at `epoch` (or later).
-    Gone { to: NodeId, epoch: Epoch },
+    Gone {
+        to: NodeId,
+        epoch: Epoch,
+    },
 }
 
 /// One node. See the [module docs](self).
@@ -571,7 +572,9 @@ impl Node {
 
     /// The channels homed here now, with their epochs and homes (for
     /// inspection and tests).
-    pub fn homes(&self) -> impl Iterator<Item = (ChannelId, Epoch, &ChannelHome<GuardRef, Payload>)> {
+    pub fn homes(
+        &self,
+    ) -> impl Iterator<Item = (ChannelId, Epoch, &ChannelHome<GuardRef, Payload>)> {
         self.homes.iter().filter_map(|(c, s)| match s {
             Slot::Resident(r) => Some((*c, r.epoch, &r.home)),
             Slot::Gone { .. } => None,
@@ -606,9 +609,7 @@ impl Node {
                 st.guards
                     .iter()
                     .filter_map(|g| match g.kind {
-                        GuardKind::Read(c) | GuardKind::Write(c) | GuardKind::Control(c) => {
-                            Some(c)
-                        }
+                        GuardKind::Read(c) | GuardKind::Write(c) | GuardKind::Control(c) => Some(c),
                         _ => None,
                     })
                     .collect()
@@ -691,9 +692,13 @@ impl Node {
         channel: ChannelId,
         op: impl FnOnce(GuardRef) -> HomeOp,
     ) -> OfferId {
-        self.start(now, process, false, vec![GuardKind::Control(channel)], |g| {
-            vec![(channel, op(g(0)))]
-        })
+        self.start(
+            now,
+            process,
+            false,
+            vec![GuardKind::Control(channel)],
+            |g| vec![(channel, op(g(0)))],
+        )
     }
 
     /// Sends `op` to where the home of `channel` is believed to be, and
@@ -711,8 +716,7 @@ impl Node {
     /// nodes fail what they carried, the rest go out.
     fn flush(&mut self) {
         loop {
-            self.events
-                .extend(self.fx.events.drain(..));
+            self.events.extend(self.fx.events.drain(..));
             if self.fx.out.is_empty() {
                 break;
             }
@@ -745,7 +749,7 @@ impl Node {
 
     fn dispatch(&mut self, from: NodeId, message: Message) {
         match message {
-            Message::ToHome(m) => self.to_home(from, m.channel, m.epoch, m.op),
+            Message::ToHome(m) => self.home_op(from, m.channel, m.epoch, m.op),
             Message::Redirect(m) => self.redirected(from, m),
             Message::Ack(m) => {
                 if m.guard.offer.node == self.me {
@@ -811,7 +815,7 @@ impl Node {
         }
     }
 
-    fn to_home(&mut self, from: NodeId, channel: ChannelId, epoch: Epoch, op: HomeOp) {
+    fn home_op(&mut self, from: NodeId, channel: ChannelId, epoch: Epoch, op: HomeOp) {
         match self.homes.get(&channel) {
             Some(Slot::Resident(r)) if epoch <= r.epoch => self.apply(from, channel, op),
             Some(Slot::Gone { to, epoch: ge }) if epoch <= *ge => {
@@ -865,8 +869,13 @@ impl Node {
             guard, ack: true, ..
         } = op
         {
-            self.fx
-                .send(guard.offer.node, Message::Ack(Ack { channel, guard: *guard }));
+            self.fx.send(
+                guard.offer.node,
+                Message::Ack(Ack {
+                    channel,
+                    guard: *guard,
+                }),
+            );
         }
     }
 
@@ -944,11 +953,14 @@ impl Node {
             }
         }
         if ack {
-            self.ack_post(channel, &HomeOp::Read {
-                guard,
-                needs_claim: true,
-                ack: true,
-            });
+            self.ack_post(
+                channel,
+                &HomeOp::Read {
+                    guard,
+                    needs_claim: true,
+                    ack: true,
+                },
+            );
         }
         self.try_hand_over(channel);
     }
@@ -997,14 +1009,17 @@ impl Node {
             );
         }
         for (from, op) in deferred {
-            self.to_home(from, channel, epoch, op);
+            self.home_op(from, channel, epoch, op);
         }
     }
 
     fn claim_reply(&mut self, from: NodeId, m: ClaimReply) {
         let me = self.me;
         let Some(Slot::Resident(r)) = self.homes.get_mut(&m.channel) else {
-            return self.bad(from, format!("claim reply for {} not homed here", m.channel));
+            return self.bad(
+                from,
+                format!("claim reply for {} not homed here", m.channel),
+            );
         };
         let mut ctx = Ctx {
             me,
@@ -1076,14 +1091,20 @@ impl Node {
                 let e = r.epoch;
                 return self.bad(
                     from,
-                    format!("hand-over of {} at {}: already home at {e}", m.channel, m.epoch),
+                    format!(
+                        "hand-over of {} at {}: already home at {e}",
+                        m.channel, m.epoch
+                    ),
                 );
             }
             Some(Slot::Gone { epoch, .. }) if *epoch >= m.epoch => {
                 let e = *epoch;
                 return self.bad(
                     from,
-                    format!("hand-over of {} at {}: stale (gone at {e})", m.channel, m.epoch),
+                    format!(
+                        "hand-over of {} at {}: stale (gone at {e})",
+                        m.channel, m.epoch
+                    ),
                 );
             }
             _ => {}
@@ -1115,7 +1136,7 @@ impl Node {
         if !later.is_empty() {
             self.parked.insert(m.channel, later);
         }
-        for (from, _, op) in now_ops {
+        for (from, epoch, op) in now_ops {
             // Already acknowledged when parked.
             let op = match op {
                 HomeOp::Read {
@@ -1138,7 +1159,9 @@ impl Node {
                 },
                 op => op,
             };
-            self.apply(from, m.channel, op);
+            // Through the front door: an earlier parked op may have moved
+            // the home on already (then this one is redirected).
+            self.home_op(from, m.channel, epoch, op);
         }
         if let Some(Slot::Resident(r)) = self.homes.get_mut(&m.channel) {
             let mut ctx = Ctx {
@@ -1152,5 +1175,272 @@ impl Node {
             r.home.pump(&mut ctx);
         }
         self.try_hand_over(m.channel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nodes with per-link FIFO queues, delivered by hand.
+    struct Net {
+        nodes: Vec<Node>,
+        links: BTreeMap<(usize, usize), VecDeque<Message>>,
+        events: Vec<Completed>,
+    }
+
+    impl Net {
+        fn new(n: usize) -> Net {
+            Net {
+                nodes: (0..n).map(|i| Node::new(NodeId(i as u32))).collect(),
+                links: BTreeMap::new(),
+                events: Vec::new(),
+            }
+        }
+        fn collect(&mut self) {
+            for (i, n) in self.nodes.iter_mut().enumerate() {
+                while let Some(t) = n.poll_transmit() {
+                    self.links
+                        .entry((i, t.to.0 as usize))
+                        .or_default()
+                        .push_back(t.message);
+                }
+                while let Some(e) = n.poll_event() {
+                    match e {
+                        Event::Completed(c) => self.events.push(c),
+                        Event::BadMessage { reason, .. } => panic!("bad message: {reason}"),
+                    }
+                }
+            }
+        }
+        /// Delivers everything on the link from `a` to `b`.
+        fn flush_link(&mut self, a: usize, b: usize) {
+            self.collect();
+            while let Some(m) = self.links.get_mut(&(a, b)).and_then(VecDeque::pop_front) {
+                self.nodes[b].handle_message(Time::ZERO, NodeId(a as u32), m);
+                self.collect();
+            }
+        }
+        /// Delivers everything, links in index order, until quiet.
+        fn settle(&mut self) {
+            loop {
+                self.collect();
+                let Some(&(a, b)) = self
+                    .links
+                    .iter()
+                    .find(|(_, q)| !q.is_empty())
+                    .map(|(k, _)| k)
+                else {
+                    return;
+                };
+                self.flush_link(a, b);
+            }
+        }
+        fn outcome(&self, offer: OfferId) -> Option<&Outcome> {
+            self.events
+                .iter()
+                .find(|c| c.offer == offer)
+                .map(|c| &c.outcome)
+        }
+    }
+
+    fn pid(n: u32) -> ProcessId {
+        ProcessId {
+            node: NodeId(n),
+            num: 0,
+        }
+    }
+
+    fn v(b: u8) -> Payload {
+        Payload::from(vec![b])
+    }
+
+    /// Two buffered channels homed at nodes 1 and 2, each holding a message.
+    fn two_ready_channels() -> (Net, ChannelId, ChannelId) {
+        let mut net = Net::new(3);
+        let a = net.nodes[1].create_channel(1);
+        let b = net.nodes[2].create_channel(1);
+        net.nodes[1].write(Time::ZERO, pid(1), a, v(1));
+        net.nodes[2].write(Time::ZERO, pid(2), b, v(2));
+        net.settle();
+        (net, a, b)
+    }
+
+    #[test]
+    fn priority_holds_across_homes_whatever_answers_first() {
+        let (mut net, a, b) = two_ready_channels();
+        let alt = net.nodes[0]
+            .alt(Time::ZERO, pid(0), vec![Guard::Read(a), Guard::Read(b)])
+            .expect("alt");
+        // Node 2 (the lower-priority guard) answers first: its claim must wait.
+        net.flush_link(0, 2);
+        net.flush_link(2, 0);
+        assert_eq!(
+            net.outcome(alt),
+            None,
+            "guard 1 won before guard 0 answered"
+        );
+        net.settle();
+        assert_eq!(
+            net.outcome(alt),
+            Some(&Outcome::Read {
+                guard: 0,
+                value: v(1)
+            })
+        );
+        // The other channel kept its message.
+        let r = net.nodes[0].read(Time::ZERO, pid(0), b);
+        net.settle();
+        assert_eq!(
+            net.outcome(r),
+            Some(&Outcome::Read {
+                guard: 0,
+                value: v(2)
+            })
+        );
+    }
+
+    #[test]
+    fn skip_wins_only_when_earlier_guards_are_not_ready() {
+        let mut net = Net::new(2);
+        let a = net.nodes[1].create_channel(0);
+        let alt = net.nodes[0]
+            .alt(Time::ZERO, pid(0), vec![Guard::Read(a), Guard::Skip])
+            .expect("alt");
+        net.collect();
+        assert_eq!(
+            net.outcome(alt),
+            None,
+            "skip decided before guard 0 was checked"
+        );
+        net.settle();
+        assert_eq!(net.outcome(alt), Some(&Outcome::Skipped { guard: 1 }));
+        // The read guard was withdrawn: a later write does not go to it.
+        assert_eq!(
+            net.nodes[1]
+                .homes()
+                .next()
+                .map(|(_, _, h)| h.waiting(Side::Read)),
+            Some(0)
+        );
+
+        let (mut net, a, _) = two_ready_channels();
+        let alt = net.nodes[0]
+            .alt(Time::ZERO, pid(0), vec![Guard::Read(a), Guard::Skip])
+            .expect("alt");
+        net.settle();
+        assert_eq!(
+            net.outcome(alt),
+            Some(&Outcome::Read {
+                guard: 0,
+                value: v(1)
+            })
+        );
+    }
+
+    #[test]
+    fn timeout_guard_fires_at_its_time_and_not_before() {
+        let mut net = Net::new(2);
+        let a = net.nodes[1].create_channel(0);
+        let alt = net.nodes[0]
+            .alt(
+                Time::ZERO,
+                pid(0),
+                vec![Guard::Read(a), Guard::Timeout(Duration::from_nanos(100))],
+            )
+            .expect("alt");
+        net.settle();
+        assert_eq!(net.nodes[0].poll_timeout(), Some(Time::from_nanos(100)));
+        net.nodes[0].handle_timeout(Time::from_nanos(99));
+        net.settle();
+        assert_eq!(net.outcome(alt), None);
+        net.nodes[0].handle_timeout(Time::from_nanos(100));
+        net.settle();
+        assert_eq!(net.outcome(alt), Some(&Outcome::TimedOut { guard: 1 }));
+        assert_eq!(net.nodes[0].poll_timeout(), None);
+    }
+
+    #[test]
+    fn become_home_moves_buffer_and_waiters_and_redirects_stragglers() {
+        let mut net = Net::new(3);
+        let c = net.nodes[0].create_channel(2);
+        net.nodes[1].write(Time::ZERO, pid(1), c, v(1));
+        net.nodes[1].write(Time::ZERO, pid(1), c, v(2));
+        net.settle();
+        let mv = net.nodes[2].become_home(Time::ZERO, pid(2), c);
+        net.settle();
+        assert_eq!(net.outcome(mv), Some(&Outcome::Done));
+        assert_eq!(net.nodes[0].homes().count(), 0);
+        assert_eq!(
+            net.nodes[2]
+                .homes()
+                .map(|(_, e, h)| (e, h.buffered()))
+                .next(),
+            Some((Epoch(1), 2))
+        );
+        // Node 1 still believes node 0 is home: redirected, and reads in order.
+        let r1 = net.nodes[1].read(Time::ZERO, pid(1), c);
+        net.settle();
+        let r2 = net.nodes[1].read(Time::ZERO, pid(1), c);
+        net.settle();
+        assert_eq!(
+            net.outcome(r1),
+            Some(&Outcome::Read {
+                guard: 0,
+                value: v(1)
+            })
+        );
+        assert_eq!(
+            net.outcome(r2),
+            Some(&Outcome::Read {
+                guard: 0,
+                value: v(2)
+            })
+        );
+        assert_eq!(net.nodes[1].locate(c), (NodeId(2), Epoch(1)));
+    }
+
+    #[test]
+    fn a_lost_home_turns_waiting_operations_into_lost() {
+        let mut net = Net::new(2);
+        let c = net.nodes[1].create_channel(0);
+        let r = net.nodes[0].read(Time::ZERO, pid(0), c);
+        net.settle();
+        net.nodes[0].link_lost(Time::ZERO, NodeId(1));
+        net.collect();
+        assert_eq!(net.outcome(r), Some(&Outcome::Lost { node: NodeId(1) }));
+        // Later operations on that channel fail at once.
+        let w = net.nodes[0].write(Time::ZERO, pid(0), c, v(1));
+        net.collect();
+        assert_eq!(net.outcome(w), Some(&Outcome::Lost { node: NodeId(1) }));
+    }
+
+    #[test]
+    fn garbage_frames_are_reported_not_fatal() {
+        let mut n = Node::new(NodeId(0));
+        n.handle_frame(
+            Time::ZERO,
+            NodeId(1),
+            FrameRef::new(Message::HAND_OVER, &[1, 2, 3]),
+        );
+        assert!(matches!(n.poll_event(), Some(Event::BadMessage { .. })));
+        // A claim reply nobody asked for.
+        let c = n.create_channel(0);
+        n.handle_message(
+            Time::ZERO,
+            NodeId(1),
+            Message::ClaimReply(ClaimReply {
+                channel: c,
+                guard: GuardRef {
+                    offer: OfferId {
+                        node: NodeId(1),
+                        seq: 0,
+                    },
+                    guard: 0,
+                },
+                won: true,
+            }),
+        );
+        assert!(matches!(n.poll_event(), Some(Event::BadMessage { .. })));
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! One [`Message`] is one frame: its [`kind`](Message::kind) goes in the
 //! frame header and the variant's body is the `postcard` payload (see
-//! [`codec`](crate::codec)). Message values travel as opaque
+//! [`codec`]). Message values travel as opaque
 //! [`Payload`] bytes: serializing a user's `T` is the driver's business.
 //! `PROTOCOL.md` says what each message means and when it is sent.
 //!
