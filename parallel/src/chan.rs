@@ -266,3 +266,72 @@ impl<T: Message> ChanOps<T> for ParChan<T> {
         self.inner.lock().is_retired()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::thread;
+
+    use csp_runtime::{ChanOps, ChannelSpec, Direction, Error};
+
+    use super::ParChan;
+    use csp_netproto::home::Side;
+
+    fn chan(capacity: usize) -> ParChan<String> {
+        let c = ParChan::new(ChannelSpec {
+            name: Some("t".into()),
+            capacity,
+        });
+        c.join(Direction::Read);
+        c.join(Direction::Write);
+        c
+    }
+
+    /// Waits (yielding, no sleep) until `n` offers are queued on `side`.
+    fn until_waiting(c: &ParChan<String>, side: Side, n: usize) {
+        while c.inner().lock().waiting(side) < n {
+            thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_blocked_writer_is_failed_by_poison_and_its_message_dropped() {
+        let c = chan(0);
+        let w = c.clone();
+        let t = thread::spawn(move || w.write("lost".into()));
+        until_waiting(&c, Side::Write, 1);
+        c.poison(Direction::Read);
+        assert_eq!(t.join().expect("writer"), Err(Error::Poisoned));
+    }
+
+    #[test]
+    fn a_blocked_reader_is_failed_by_retire() {
+        let c = chan(0);
+        let r = c.clone();
+        let t = thread::spawn(move || r.read());
+        until_waiting(&c, Side::Read, 1);
+        c.retire(Direction::Write);
+        assert_eq!(t.join().expect("reader"), Err(Error::Retired));
+    }
+
+    #[test]
+    fn a_blocked_reader_gets_the_message_written_later() {
+        let c = chan(0);
+        let r = c.clone();
+        let t = thread::spawn(move || r.read());
+        until_waiting(&c, Side::Read, 1);
+        c.write("late".into()).expect("write");
+        assert_eq!(t.join().expect("reader").as_deref(), Ok("late"));
+    }
+
+    #[test]
+    fn a_writer_blocked_on_a_full_buffer_moves_in_when_there_is_room() {
+        let c = chan(1);
+        c.write("first".into()).expect("room");
+        let w = c.clone();
+        let t = thread::spawn(move || w.write("second".into()));
+        until_waiting(&c, Side::Write, 1);
+        assert_eq!(c.read().as_deref(), Ok("first"));
+        t.join().expect("writer").expect("write");
+        assert_eq!(c.read().as_deref(), Ok("second"));
+    }
+}

@@ -116,7 +116,7 @@ impl Runtime for Parallel {
     }
 
     fn sleep(d: Duration) -> Result<()> {
-        std::thread::sleep(d);
+        threads::sleep(d);
         Ok(())
     }
 

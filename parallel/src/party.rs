@@ -130,6 +130,25 @@ impl Wakes {
     }
 }
 
+impl Wakes {
+    /// Records that `party`'s offer committed here.
+    #[inline]
+    fn chosen<T>(party: &LocalParty<T>) {
+        let chosen = Selected::Chosen(party.guard);
+        if party.alt {
+            // The home claimed the offer before completing it, so the word
+            // already says so; the compare-and-swap only makes sure of it.
+            let r = party.waiter.try_select(chosen);
+            debug_assert!(
+                r.is_ok() || r == Err(chosen),
+                "an Alt offer completed without its claim: {r:?}"
+            );
+        } else {
+            party.waiter.finish(chosen);
+        }
+    }
+}
+
 impl<T> Parties<LocalParty<T>, T> for Wakes {
     #[inline]
     fn claim(&mut self, party: &LocalParty<T>) -> Claim {
@@ -154,18 +173,13 @@ impl<T> Parties<LocalParty<T>, T> for Wakes {
                 // SAFETY: called by the home under its channel's lock, with a
                 // party its owner queued there and that is being consumed now.
                 unsafe { party.put(v) };
-                if !party.alt {
-                    party.waiter.finish(Selected::Chosen(party.guard));
-                }
-                // An Alt offer was claimed (word = Chosen(guard)) before this
-                // completion; its owner reads the slot only after taking this
+                // An Alt offer's owner reads the slot only after taking this
                 // channel's lock to withdraw.
+                Self::chosen(&party);
                 self.push(party.waiter);
             }
             Outcome::Written => {
-                if !party.alt {
-                    party.waiter.finish(Selected::Chosen(party.guard));
-                }
+                Self::chosen(&party);
                 self.push(party.waiter);
             }
             Outcome::Failed(f, value) => {
@@ -196,5 +210,125 @@ impl<T> Parties<LocalParty<T>, T> for Wakes {
         // still queued there; its owner will withdraw from this channel (under
         // this lock) before looking at the slot.
         unsafe { party.put(value) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Deterministic checks of the slot writes: each test builds the exact
+    //! situation (a queued offer whose owner was chosen elsewhere, a poison
+    //! while a writer waits, ...) on a bare home, on one thread.
+    use std::ptr::NonNull;
+    use std::sync::Arc;
+
+    use csp_netproto::home::{ChannelHome, Failure, Offer, Side, TryRead, TryWrite};
+
+    use super::{LocalParty, Wakes};
+    use crate::waiter::{Selected, Waiter};
+
+    fn home(capacity: usize) -> ChannelHome<LocalParty<String>, String> {
+        let mut h = ChannelHome::new(capacity);
+        h.join(Side::Read);
+        h.join(Side::Write);
+        h
+    }
+
+    fn party(
+        w: &Arc<Waiter>,
+        guard: usize,
+        alt: bool,
+        slot: &mut Option<String>,
+    ) -> Offer<LocalParty<String>> {
+        Offer {
+            party: LocalParty {
+                waiter: Arc::clone(w),
+                guard,
+                alt,
+                slot: NonNull::from(slot),
+            },
+            needs_claim: alt,
+        }
+    }
+
+    #[test]
+    fn a_waiting_reader_gets_the_message_in_its_slot() {
+        let w = Waiter::current();
+        let mut slot = None;
+        let mut h = home(0);
+        h.wait_read(party(&w, 0, false, &mut slot));
+        let mut wakes = Wakes::new();
+        assert_eq!(h.try_write("hi".into(), &mut wakes), TryWrite::Done);
+        wakes.wake_all();
+        assert_eq!(w.selected(), Selected::Chosen(0));
+        assert_eq!(slot.as_deref(), Some("hi"));
+    }
+
+    #[test]
+    fn a_claimed_alt_reader_gets_the_message_and_keeps_its_guard() {
+        let w = Waiter::current();
+        let mut slot = None;
+        let mut h = home(0);
+        h.wait_read(party(&w, 3, true, &mut slot));
+        let mut wakes = Wakes::new();
+        assert_eq!(h.try_write("x".into(), &mut wakes), TryWrite::Done);
+        assert_eq!(w.selected(), Selected::Chosen(3));
+        assert_eq!(slot.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn a_lost_claim_gives_the_writers_message_back() {
+        let w = Waiter::current();
+        let mut slot = None;
+        let mut h = home(0);
+        h.wait_write(party(&w, 1, true, &mut slot), "mine".into());
+        // The owner committed elsewhere (or gave up) before this read came.
+        assert_eq!(w.try_select(Selected::Chosen(0)), Ok(()));
+        let mut wakes = Wakes::new();
+        assert_eq!(h.try_read(&mut wakes), TryRead::NotReady);
+        assert_eq!(slot.as_deref(), Some("mine"), "give_back filled the slot");
+        assert_eq!(h.waiting(Side::Write), 0, "the stale offer was dropped");
+        assert_eq!(w.selected(), Selected::Chosen(0), "the word is untouched");
+    }
+
+    #[test]
+    fn poison_returns_a_waiting_writers_message() {
+        for alt in [false, true] {
+            let w = Waiter::current();
+            let mut slot = None;
+            let mut h = home(0);
+            h.wait_write(party(&w, 2, alt, &mut slot), "back".into());
+            let mut wakes = Wakes::new();
+            h.poison(Side::Read, &mut wakes);
+            assert_eq!(w.selected(), Selected::Failed(Failure::Poisoned, 2));
+            assert_eq!(slot.as_deref(), Some("back"));
+        }
+    }
+
+    #[test]
+    fn a_failure_after_an_alt_commit_only_returns_the_message() {
+        let w = Waiter::current();
+        let mut slot = None;
+        let mut h = home(0);
+        h.wait_write(party(&w, 1, true, &mut slot), "kept".into());
+        assert_eq!(w.try_select(Selected::Chosen(0)), Ok(()));
+        let mut wakes = Wakes::new();
+        h.retire(Side::Read, &mut wakes);
+        assert_eq!(w.selected(), Selected::Chosen(0), "the commit stands");
+        assert_eq!(slot.as_deref(), Some("kept"));
+    }
+
+    #[test]
+    fn withdraw_returns_a_queued_message_and_leaves_others() {
+        let w = Waiter::current();
+        let (mut s1, mut s2) = (None, None);
+        let mut h = home(0);
+        h.wait_write(party(&w, 0, true, &mut s1), "zero".into());
+        h.wait_write(party(&w, 1, true, &mut s2), "one".into());
+        let back = h.withdraw(Side::Write, |p| p.waiter.is(&w) && p.guard == 1);
+        assert_eq!(back.as_deref(), Some("one"));
+        assert_eq!(h.waiting(Side::Write), 1);
+        let back = h.withdraw(Side::Write, |p| p.waiter.is(&w) && p.guard == 0);
+        assert_eq!(back.as_deref(), Some("zero"));
+        assert_eq!((s1, s2), (None, None), "withdraw itself writes no slot");
     }
 }

@@ -51,6 +51,9 @@ struct Reg {
     slot: NonNull<()>,
 }
 
+/// A channel guard with its channel.
+type Entry<'g> = (&'g (dyn GuardOps + 'g), Reg);
+
 /// A channel, seen by an alternation without its message type.
 trait GuardOps: Sync {
     /// The channel's name (for `Debug`).
@@ -69,13 +72,13 @@ trait GuardOps: Sync {
     /// Each slot points to an `Option<T>` of this channel's `T` that stays
     /// alive, and is not accessed by the caller, until [`withdraw`](Self::withdraw)
     /// has returned for the same `regs`.
-    unsafe fn enroll(&self, waiter: &Arc<Waiter>, regs: &[Reg]) -> bool;
+    unsafe fn enroll(&self, waiter: &Arc<Waiter>, regs: &[Entry<'_>]) -> bool;
     /// Pass 3: removes the offers of `regs`, moving a queued message back
     /// into its slot.
     ///
     /// # Safety
     /// As for `enroll`, with the `regs` that `enroll` queued.
-    unsafe fn withdraw(&self, waiter: &Arc<Waiter>, regs: &[Reg]);
+    unsafe fn withdraw(&self, waiter: &Arc<Waiter>, regs: &[Entry<'_>]);
 }
 
 impl<T: Message> GuardOps for ChanInner<T> {
@@ -125,12 +128,12 @@ impl<T: Message> GuardOps for ChanInner<T> {
         r
     }
 
-    unsafe fn enroll(&self, waiter: &Arc<Waiter>, regs: &[Reg]) -> bool {
+    unsafe fn enroll(&self, waiter: &Arc<Waiter>, regs: &[Entry<'_>]) -> bool {
         let mut home = self.lock();
-        if regs.iter().any(|r| home.ready(side(r.dir))) {
+        if regs.iter().any(|(_, r)| home.ready(side(r.dir))) {
             return false;
         }
-        for r in regs {
+        for (_, r) in regs {
             let slot = r.slot.cast::<Option<T>>();
             let party = LocalParty {
                 waiter: Arc::clone(waiter),
@@ -159,9 +162,9 @@ impl<T: Message> GuardOps for ChanInner<T> {
         true
     }
 
-    unsafe fn withdraw(&self, waiter: &Arc<Waiter>, regs: &[Reg]) {
+    unsafe fn withdraw(&self, waiter: &Arc<Waiter>, regs: &[Entry<'_>]) {
         let mut home = self.lock();
-        for r in regs {
+        for (_, r) in regs {
             let back = home.withdraw(side(r.dir), |p| p.waiter.is(waiter) && p.guard == r.guard);
             if let Some(v) = back {
                 // SAFETY: the slot is alive (caller's promise). Its offer was
@@ -247,10 +250,9 @@ impl<'a> ParGuard<'a> {
 
 /// The channel guards of a select, grouped by channel (pass 2 and 3).
 struct Plan<'g> {
-    /// Each channel once, with the range of its guards in `regs`.
-    chans: Vec<(&'g (dyn GuardOps + 'g), usize, usize)>,
-    /// The channel guards, those of one channel next to each other.
-    regs: Vec<Reg>,
+    /// The channel guards, those of one channel next to each other (in
+    /// runs, in the order each channel first appears), each with its channel.
+    regs: Vec<Entry<'g>>,
     /// The earliest timeout guard: its delay and index.
     timeout: Option<(Duration, usize)>,
 }
@@ -258,19 +260,36 @@ struct Plan<'g> {
 impl<'g> Plan<'g> {
     fn new(guards: &'g [ParGuard<'_>]) -> Self {
         let mut timeout: Option<(Duration, usize)> = None;
-        // (channel id, ops, reg) for every channel guard.
-        let mut found: Vec<(*const (), &'g (dyn GuardOps + 'g), Reg)> = Vec::new();
+        // (group, channel, reg) for every channel guard; a group is a
+        // channel, numbered in order of first appearance.
+        let mut found: Vec<(usize, *const (), &'g (dyn GuardOps + 'g), Reg)> = Vec::new();
+        let mut groups: Option<HashMap<*const (), usize>> = None;
+        let mut next_group = 0;
         for (i, g) in guards.iter().enumerate() {
             match &g.kind {
-                Kind::Chan { dir, ops, id, slot } => found.push((
-                    *id,
-                    *ops,
-                    Reg {
+                Kind::Chan { dir, ops, id, slot } => {
+                    // A linear search for the usual few guards, a map for many.
+                    let known = if found.len() < 16 {
+                        found.iter().find(|f| f.1 == *id).map(|f| f.0)
+                    } else {
+                        let map = groups
+                            .get_or_insert_with(|| found.iter().map(|f| (f.1, f.0)).collect());
+                        map.get(id).copied()
+                    };
+                    let group = known.unwrap_or_else(|| {
+                        next_group += 1;
+                        next_group - 1
+                    });
+                    if let Some(map) = groups.as_mut() {
+                        map.insert(*id, group);
+                    }
+                    let reg = Reg {
                         guard: i,
                         dir: *dir,
                         slot: *slot,
-                    },
-                )),
+                    };
+                    found.push((group, *id, *ops, reg));
+                }
                 Kind::Timeout(d) => {
                     if timeout.is_none_or(|(t, _)| *d < t) {
                         timeout = Some((*d, i));
@@ -279,49 +298,27 @@ impl<'g> Plan<'g> {
                 Kind::Skip => {}
             }
         }
-        // Group by channel, keeping the order of first appearance (a linear
-        // search for the usual few guards, a map for many).
-        let mut order: Vec<(usize, usize)> = Vec::with_capacity(found.len());
-        if found.len() <= 16 {
-            let mut ids: Vec<*const ()> = Vec::with_capacity(found.len());
-            for (k, (id, _, _)) in found.iter().enumerate() {
-                let group = match ids.iter().position(|x| x == id) {
-                    Some(g) => g,
-                    None => {
-                        ids.push(*id);
-                        ids.len() - 1
-                    }
-                };
-                order.push((group, k));
-            }
-        } else {
-            let mut first_of: HashMap<*const (), usize> = HashMap::new();
-            for (k, (id, _, _)) in found.iter().enumerate() {
-                let n = first_of.len();
-                let group = *first_of.entry(*id).or_insert(n);
-                order.push((group, k));
-            }
-        }
-        order.sort_unstable();
-        let mut chans: Vec<(&'g (dyn GuardOps + 'g), usize, usize)> = Vec::new();
-        let mut regs = Vec::with_capacity(found.len());
-        let mut last_group = usize::MAX;
-        for (group, k) in order {
-            let (_, ops, reg) = found[k];
-            if group != last_group {
-                chans.push((ops, regs.len(), regs.len()));
-                last_group = group;
-            }
-            regs.push(reg);
-            if let Some(c) = chans.last_mut() {
-                c.2 = regs.len();
-            }
-        }
+        // Stable: a channel's guards stay in guard order.
+        found.sort_by_key(|f| f.0);
         Plan {
-            chans,
-            regs,
+            regs: found
+                .into_iter()
+                .map(|(_, _, ops, reg)| (ops, reg))
+                .collect(),
             timeout,
         }
+    }
+
+    /// The run of `regs` that starts at `from` and shares its channel: the
+    /// channel and the run.
+    fn run_at(&self, from: usize) -> Option<(&'g (dyn GuardOps + 'g), &[Entry<'g>])> {
+        let (ops, _) = *self.regs.get(from)?;
+        let rest = &self.regs[from..];
+        let len = rest
+            .iter()
+            .take_while(|(o, _)| std::ptr::addr_eq(*o, ops))
+            .count();
+        Some((ops, &rest[..len]))
     }
 }
 
@@ -330,16 +327,21 @@ impl<'g> Plan<'g> {
 struct Enrolled<'p, 'g> {
     plan: &'p Plan<'g>,
     waiter: &'p Arc<Waiter>,
-    /// How many of `plan.chans` hold our offers.
+    /// How many of `plan.regs` (whole runs) hold our offers.
     enrolled: usize,
 }
 
 impl Drop for Enrolled<'_, '_> {
     fn drop(&mut self) {
-        for &(ops, a, b) in &self.plan.chans[..self.enrolled] {
+        let mut at = 0;
+        while at < self.enrolled {
+            let Some((ops, run)) = self.plan.run_at(at) else {
+                break;
+            };
             // SAFETY: these are exactly the regs `enroll` queued; their slots
             // are the guards' `Option`s, alive for the whole select.
-            unsafe { ops.withdraw(self.waiter, &self.plan.regs[a..b]) };
+            unsafe { ops.withdraw(self.waiter, run) };
+            at += run.len();
         }
     }
 }
@@ -391,12 +393,12 @@ pub(crate) fn select(guards: &mut [ParGuard<'_>]) -> Result<usize> {
             enrolled: 0,
         };
         let mut ready = false;
-        for &(ops, a, b) in &plan.chans {
+        while let Some((ops, run)) = plan.run_at(enrolled.enrolled) {
             // SAFETY: the slots are the guards' `Option`s, alive for the
             // whole select; `Enrolled` withdraws every enrolled reg before
             // the select looks at a slot or returns.
-            if unsafe { ops.enroll(&waiter, &plan.regs[a..b]) } {
-                enrolled.enrolled += 1;
+            if unsafe { ops.enroll(&waiter, run) } {
+                enrolled.enrolled += run.len();
             } else {
                 ready = true;
                 break;

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use csp_runtime::{Clock, Config, Error, Process, Result, panic_message};
 
+use crate::waiter::{blocking, thread_not_started, thread_started, thread_starting};
+
 /// The run a thread belongs to.
 #[derive(Debug)]
 struct RunInfo {
@@ -81,6 +83,13 @@ pub(crate) fn current_config() -> Config {
     current_run().map_or_else(Config::new, |r| r.config.clone())
 }
 
+/// Prints a line on stderr for something nobody else would see (a failure
+/// of a spawned process). Never panics, even if stderr is closed.
+fn report(line: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// A thread name the OS accepts: no NUL bytes.
 fn thread_name(name: &str) -> String {
     name.replace('\0', "\u{FFFD}")
@@ -92,7 +101,11 @@ fn process_main<O>(
     name: Cow<'static, str>,
     run: Option<Arc<RunInfo>>,
     body: Box<dyn FnOnce() -> Result<O> + Send>,
+    own_thread: bool,
 ) -> Result<O> {
+    if own_thread {
+        thread_started();
+    }
     let saved = CONTEXT.with(|c| {
         std::mem::replace(
             &mut *c.borrow_mut(),
@@ -123,12 +136,12 @@ pub(crate) fn join_spawned() {
             return;
         }
         for s in spawned {
-            if let Err(payload) = s.handle.join() {
-                eprintln!(
+            if let Err(payload) = blocking(|| s.handle.join()) {
+                report(format_args!(
                     "csp: the thread of spawned process '{}' panicked outside its body: {}",
                     s.name,
                     panic_message(&*payload)
-                );
+                ));
             }
         }
     }
@@ -157,33 +170,38 @@ pub(crate) fn par<O: Send + 'static>(procs: Vec<Process<O>>) -> Result<Vec<Optio
         let cell: Pending<O> = Arc::new(Mutex::new(Some(body)));
         let theirs = Arc::clone(&cell);
         let (tname, trun) = (name.clone(), run.clone());
-        let spawned = thread::Builder::new()
-            .name(thread_name(&name))
-            .spawn(move || match take_body(&theirs) {
-                Some(body) => process_main(tname, trun, body),
-                None => Err(Error::config("a process body was taken twice")),
-            });
+        thread_starting();
+        let spawned =
+            thread::Builder::new()
+                .name(thread_name(&name))
+                .spawn(move || match take_body(&theirs) {
+                    Some(body) => process_main(tname, trun, body, true),
+                    None => Err(Error::config("a process body was taken twice")),
+                });
         started.push(match spawned {
             Ok(h) => Started::Thread(name, h),
-            Err(e) => Started::Inline(name, cell, e),
+            Err(e) => {
+                thread_not_started();
+                Started::Inline(name, cell, e)
+            }
         });
     }
     let mut results = Vec::with_capacity(started.len());
     for s in started {
         results.push(match s {
-            Started::Thread(name, h) => h.join().unwrap_or_else(|payload| {
+            Started::Thread(name, h) => blocking(|| h.join()).unwrap_or_else(|payload| {
                 Err(Error::Panicked {
                     process: name.into_owned(),
                     message: panic_message(&*payload),
                 })
             }),
             Started::Inline(name, cell, e) => {
-                eprintln!(
+                report(format_args!(
                     "csp: could not start a thread for process '{name}' ({e}); \
                      running it on its parent's thread instead"
-                );
+                ));
                 match take_body(&cell) {
-                    Some(body) => process_main(name, run.clone(), body),
+                    Some(body) => process_main(name, run.clone(), body, false),
                     None => Err(Error::from(e)),
                 }
             }
@@ -198,16 +216,18 @@ pub(crate) fn spawn<O: Send + 'static>(proc: Process<O>) -> Result<()> {
     let run = current_run();
     let (name, body) = proc.into_parts();
     let (tname, shown) = (name.clone(), name.clone());
+    thread_starting();
     let handle = thread::Builder::new()
         .name(thread_name(&name))
         .spawn(move || {
-            if let Err(e) = process_main(tname, run, body) {
+            if let Err(e) = process_main(tname, run, body, true) {
                 if !e.is_shutdown() {
-                    eprintln!("csp: spawned process '{shown}' failed: {e}");
+                    report(format_args!("csp: spawned process '{shown}' failed: {e}"));
                 }
             }
         })
         .map_err(|e| {
+            thread_not_started();
             Error::Io(Arc::new(std::io::Error::new(
                 e.kind(),
                 format!("could not start a thread for spawned process '{name}': {e}"),
@@ -259,16 +279,19 @@ pub(crate) fn run<O>(config: Config, f: impl FnOnce() -> O) -> Result<O> {
     Ok(out)
 }
 
+/// `Runtime::sleep`: the calling thread sleeps on the wall clock.
+pub(crate) fn sleep(d: Duration) {
+    blocking(|| thread::sleep(d));
+}
+
 /// `Runtime::io`: the caller is an OS thread already, so it runs `f` itself.
 pub(crate) fn io<F, T>(f: F) -> Result<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
-        Error::Panicked {
-            process: current_name(),
-            message: format!("its io call panicked: {}", panic_message(&*payload)),
-        }
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| Error::Panicked {
+        process: current_name(),
+        message: format!("its io call panicked: {}", panic_message(&*payload)),
     })
 }

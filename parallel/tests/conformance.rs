@@ -12,6 +12,8 @@
 //! The deadlock cases return at once on this backend (only greenlets detects
 //! deadlocks), except those that check that something is *not* a deadlock.
 
+use std::sync::{Mutex, PoisonError};
+
 use csp_parallel::Parallel as P;
 use csp_runtime::Config;
 use csp_runtime::conformance::{self, Case, SOURCES};
@@ -25,11 +27,7 @@ fn repeats() -> usize {
             Err(e) => panic!("{name}={v:?} is not a number: {e}"),
         }
     }
-    var("CSP_REPEAT").unwrap_or(if var("CSP_STRESS") == Some(1) {
-        200
-    } else {
-        3
-    })
+    var("CSP_REPEAT").unwrap_or(if var("CSP_STRESS") == Some(1) { 200 } else { 3 })
 }
 
 fn cases_of(source: &str) -> Vec<Case> {
@@ -39,7 +37,14 @@ fn cases_of(source: &str) -> Vec<Case> {
         .collect()
 }
 
+/// The sources run one at a time: a few cases (`select_fair_processes`,
+/// `fifo_queued_writers`) measure how threads share the CPUs, and the test
+/// harness would otherwise run the four sources' networks at once on a
+/// machine that may have two cores.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 fn run(source: &str) {
+    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
     let cases = cases_of(source);
     assert!(!cases.is_empty(), "no cases from source {source}");
     let n = repeats();

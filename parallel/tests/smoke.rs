@@ -224,25 +224,33 @@ fn poison_fails_a_waiting_select_and_returns_its_message() {
 /// Plain writers and writers in alternations, plain readers and readers in
 /// alternations, on a rendezvous and a buffered channel: every message is
 /// received exactly once.
+///
+/// Writer 0 writes to `a` plainly or by alternation, writer 1 likewise to
+/// `b`, writer 2 always by alternation; readers mirror them. So every
+/// waiting writer always has a reader that will come for it (no deadlock by
+/// construction), and every kind of match happens: plain with plain, plain
+/// with alternation, alternation with alternation.
 #[test]
 fn alt_and_plain_operations_lose_and_duplicate_nothing() {
     for capacity in [0usize, 3] {
         let per_writer = scaled(3000) as u64;
-        let writers = 3u64;
-        let total = (per_writer * writers) as usize;
+        let total = (per_writer * 3) as usize;
         let a = Channel::<u64, P>::buffered(capacity);
         let b = Channel::<u64, P>::buffered(capacity);
         let received = Arc::new(AtomicUsize::new(0));
         let mut procs: Vec<Process<Vec<u64>>> = Vec::new();
-        for w in 0..writers {
+        for w in 0..3u64 {
             let (wa, wb) = (a.writer(), b.writer());
             procs.push(Process::new("writer", move || {
                 for i in 0..per_writer {
                     let v = w * per_writer + i;
-                    match (w + i) % 3 {
-                        0 => wa.write(v)?,
-                        1 => wb.write(v)?,
-                        _ => Alt::new().write(&wa, v, || ()).write(&wb, v, || ()).select()?,
+                    match (w, i % 2) {
+                        (0, 0) => wa.write(v)?,
+                        (1, 0) => wb.write(v)?,
+                        _ => Alt::new()
+                            .write(&wa, v, || ())
+                            .write(&wb, v, || ())
+                            .select()?,
                     }
                 }
                 Ok(Vec::new())
@@ -254,11 +262,11 @@ fn alt_and_plain_operations_lose_and_duplicate_nothing() {
             procs.push(Process::new("reader", move || {
                 let mut got = Vec::new();
                 let mut step = 0u64;
-                let result = loop {
+                loop {
                     step += 1;
-                    let r = match (k + step) % 3 {
-                        0 => ra.read(),
-                        1 => rb.read(),
+                    let r = match (k, step % 2) {
+                        (0, 0) => ra.read(),
+                        (1, 0) => rb.read(),
                         _ => Alt::new().read(&ra, |v| v).read(&rb, |v| v).select(),
                     };
                     match r {
@@ -270,11 +278,10 @@ fn alt_and_plain_operations_lose_and_duplicate_nothing() {
                                 rb.poison();
                             }
                         }
-                        Err(Error::Poisoned) => break Ok(got),
-                        Err(e) => break Err(e),
+                        Err(Error::Poisoned) => return Ok(got),
+                        Err(e) => return Err(e),
                     }
-                };
-                result
+                }
             }));
         }
         let out = P::par(procs).expect("the par succeeds");
@@ -282,7 +289,11 @@ fn alt_and_plain_operations_lose_and_duplicate_nothing() {
         assert_eq!(all.len(), total, "capacity {capacity}: messages received");
         all.sort_unstable();
         all.dedup();
-        assert_eq!(all.len(), total, "capacity {capacity}: a message was duplicated");
+        assert_eq!(
+            all.len(),
+            total,
+            "capacity {capacity}: a message was duplicated"
+        );
     }
 }
 
@@ -410,6 +421,9 @@ fn processes_know_their_names_and_threads_are_named() {
     assert_eq!(outside, "main");
 }
 
+/// The sleeps below only make a missing wait visible (a `par` that did not
+/// wait would return before the flag is set); the test passes whatever the
+/// timing when the backend waits.
 #[test]
 fn a_process_waits_for_what_it_spawned() {
     let done = Arc::new(AtomicBool::new(false));
@@ -434,6 +448,7 @@ fn a_process_waits_for_what_it_spawned() {
     );
 }
 
+/// As above: the sleep only makes a missing wait visible.
 #[test]
 fn run_waits_for_mains_spawned_processes() {
     let done = Arc::new(AtomicBool::new(false));
@@ -476,4 +491,70 @@ fn io_runs_and_reports_panics() {
         }
         other => panic!("expected a panic report, got {other:?}"),
     }
+}
+
+/// An alternation over many guards (more than the linear grouping handles),
+/// with channels that appear more than once: every message arrives once.
+#[test]
+fn wide_alternation_with_repeated_channels() {
+    const CHANS: usize = 24;
+    let chans: Vec<Channel<u64, P>> = (0..CHANS).map(|_| Channel::new()).collect();
+    // Every channel once, then the first eight again.
+    let readers: Vec<Reader<u64, P>> = chans
+        .iter()
+        .chain(chans.iter().take(8))
+        .map(Channel::reader)
+        .collect();
+    let writers: Vec<Writer<u64, P>> = chans.iter().map(Channel::writer).collect();
+    let n = scaled(500) as u64;
+    let out = P::par(vec![
+        Process::new("writer", move || {
+            for i in 0..n {
+                writers[(i as usize * 7) % CHANS].write(i)?;
+            }
+            Ok(Vec::new())
+        }),
+        Process::new("selector", move || {
+            let mut got = Vec::new();
+            for _ in 0..n {
+                got.push(Alt::new().read_each(&readers, |_, v| v).select()?);
+            }
+            Ok(got)
+        }),
+    ])
+    .expect("par");
+    let got = out[1].clone().unwrap_or_default();
+    assert_eq!(got, (0..n).collect::<Vec<_>>());
+}
+
+/// Many threads in a ring pass a token around several times.
+#[test]
+fn many_threads_in_a_ring() {
+    const N: usize = 200;
+    let laps = 5u64;
+    let chans: Vec<Channel<u64, P>> = (0..N).map(|_| Channel::new()).collect();
+    let mut procs = Vec::new();
+    for i in 0..N {
+        let (r, w) = (chans[i].reader(), chans[(i + 1) % N].writer());
+        procs.push(Process::new("node", move || {
+            if i == 0 {
+                w.write(0)?;
+                for _ in 1..laps {
+                    let v = r.read()?;
+                    w.write(v + 1)?;
+                }
+                return r.read();
+            }
+            let mut last = 0;
+            for _ in 0..laps {
+                last = r.read()?;
+                w.write(last + 1)?;
+            }
+            Ok(last)
+        }));
+    }
+    let start = std::time::Instant::now();
+    let out = P::par(procs).expect("par");
+    eprintln!("{N} threads, {laps} laps: {:?}", start.elapsed());
+    assert_eq!(out[0], Some(laps * N as u64 - 1));
 }
