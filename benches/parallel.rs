@@ -74,12 +74,11 @@ fn main() {
         Scenario::new(mpmc_msgs, |n| threads::mpmc(SIDES, SIDES, n / SIDES)),
         Scenario::new(mpmc_msgs, |n| threads::cb_mpmc(SIDES, SIDES, n / SIDES)),
     ];
-    let [ping, cb_ping, comms, cb_comms, mpmc, cb_mpmc] = match <[_; 6]>::try_from(measure(
-        &scenarios, reps,
-    )) {
-        Ok(a) => a,
-        Err(_) => unreachable!("one Stats per scenario"),
-    };
+    let [ping, cb_ping, comms, cb_comms, mpmc, cb_mpmc] =
+        match <[_; 6]>::try_from(measure(&scenarios, reps)) {
+            Ok(a) => a,
+            Err(_) => unreachable!("one Stats per scenario"),
+        };
     let rows = vec![
         Row::new(
             "ping-pong, 2 threads (per round trip)",

@@ -39,7 +39,10 @@ fn philosopher<R: Runtime>(
 /// A fork: picked up by one of its two neighbours (fairly), then put down by
 /// the same one. It runs until the table poisons it.
 #[process]
-fn fork<R: Runtime>(pick_up: [Reader<usize, R>; 2], put_down: [Reader<usize, R>; 2]) -> csp::Result<()> {
+fn fork<R: Runtime>(
+    pick_up: [Reader<usize, R>; 2],
+    put_down: [Reader<usize, R>; 2],
+) -> csp::Result<()> {
     let mut fair = Fair::new();
     loop {
         let side = Alt::new()
@@ -81,8 +84,10 @@ pub(crate) fn run<R: Runtime>(meals: u32) -> csp::Result<(Vec<u32>, u64)> {
     let stand = Channel::named("stand");
     // Fork i lies between philosopher i (its left fork) and philosopher i+1
     // (their right fork). Each fork has a pick-up and a put-down channel per side.
-    let pick: Vec<[Channel<usize, R>; 2]> = (0..N).map(|_| [Channel::new(), Channel::new()]).collect();
-    let put: Vec<[Channel<usize, R>; 2]> = (0..N).map(|_| [Channel::new(), Channel::new()]).collect();
+    let pick: Vec<[Channel<usize, R>; 2]> =
+        (0..N).map(|_| [Channel::new(), Channel::new()]).collect();
+    let put: Vec<[Channel<usize, R>; 2]> =
+        (0..N).map(|_| [Channel::new(), Channel::new()]).collect();
     let mut phils = Vec::new();
     for id in 0..N {
         let l = id; // side 0 of fork id

@@ -46,8 +46,10 @@ pub(crate) fn run<R: Runtime>(n: u64) -> csp::Result<u64> {
         current = next;
     }
     let elements = csp::Process::new("ring", move || R::par(ring).map(|_| ()));
-    let (result, _) =
-        csp::runtime::par_tuple::<R, _>((connection(0, head.writer(), current.reader()), elements))?;
+    let (result, _) = csp::runtime::par_tuple::<R, _>((
+        connection(0, head.writer(), current.reader()),
+        elements,
+    ))?;
     result.ok_or_else(|| csp::Error::config("the connection process did not finish"))
 }
 

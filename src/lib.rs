@@ -58,9 +58,7 @@
 #![warn(missing_docs)]
 
 #[cfg(not(any(feature = "greenlets", feature = "parallel")))]
-compile_error!(
-    "enable a backend: the cargo feature `parallel` (the default) or `greenlets`"
-);
+compile_error!("enable a backend: the cargo feature `parallel` (the default) or `greenlets`");
 
 pub use csp_runtime::{
     BlockedProcess, ChannelSpec, Clock, Config, DeadlockReport, Direction, EndSet, Ends, Error,

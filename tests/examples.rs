@@ -48,10 +48,13 @@ macro_rules! on_both {
     };
 }
 
-on_both!(ring_token_gains_one_per_element_and_poison_ends_the_ring, |R| {
-    assert_eq!(ring::run::<R>(100).unwrap(), 100);
-    assert_eq!(ring::run::<R>(1).unwrap(), 1);
-});
+on_both!(
+    ring_token_gains_one_per_element_and_poison_ends_the_ring,
+    |R| {
+        assert_eq!(ring::run::<R>(100).unwrap(), 100);
+        assert_eq!(ring::run::<R>(1).unwrap(), 1);
+    }
+);
 
 on_both!(commstime_counts_up_and_shuts_down, |R| {
     // The consumer checks every value; an error would surface here.

@@ -97,12 +97,7 @@ where
 #[test]
 fn ring_agrees_on_both_backends() {
     // 64 elements: 65 threads on parallel, far more than the cores.
-    compare(
-        "ring(64)",
-        64,
-        || ring::run::<G>(64),
-        || ring::run::<P>(64),
-    );
+    compare("ring(64)", 64, || ring::run::<G>(64), || ring::run::<P>(64));
 }
 
 #[test]
@@ -177,7 +172,10 @@ fn conformance_scenarios_agree_on_both_backends() {
             }
         }
         if let Err(e) = first {
-            disagreements.push(format!("{}::{}: failed on greenlets: {e}", g.source, g.name));
+            disagreements.push(format!(
+                "{}::{}: failed on greenlets: {e}",
+                g.source, g.name
+            ));
         }
     }
     assert!(

@@ -144,7 +144,10 @@ pub(crate) fn ping_pong(rounds: u64) -> Duration {
         bw.poison();
         shutdown_ok(r, ())
     });
-    let (el, _) = expect_ok("ping-pong", csp::runtime::par_tuple::<csp_greenlets::Greenlets, _>((ping, pong)));
+    let (el, _) = expect_ok(
+        "ping-pong",
+        csp::runtime::par_tuple::<csp_greenlets::Greenlets, _>((ping, pong)),
+    );
     el.unwrap_or_else(|| panic!("ping-pong: ping did not finish"))
 }
 
@@ -213,7 +216,12 @@ pub(crate) fn commstime(loops: u64) -> Duration {
         Ok(el)
     });
 
-    let (_, _, _, el) = expect_ok("commstime", csp::runtime::par_tuple::<csp_greenlets::Greenlets, _>((prefix, delta, successor, consumer)));
+    let (_, _, _, el) = expect_ok(
+        "commstime",
+        csp::runtime::par_tuple::<csp_greenlets::Greenlets, _>((
+            prefix, delta, successor, consumer,
+        )),
+    );
     el.unwrap_or_else(|| panic!("commstime: the consumer did not finish"))
 }
 
@@ -300,7 +308,10 @@ pub(crate) fn alt(selects: u64) -> AltRun {
         Ok(AltRun { elapsed, chosen })
     });
 
-    let (sent1, sent2, got, run) = expect_ok("alt", csp::runtime::par_tuple::<csp_greenlets::Greenlets, _>((w1, w2, drain, alternator)));
+    let (sent1, sent2, got, run) = expect_ok(
+        "alt",
+        csp::runtime::par_tuple::<csp_greenlets::Greenlets, _>((w1, w2, drain, alternator)),
+    );
     let run = run.unwrap_or_else(|| panic!("alt: the alternator did not finish"));
     let done = [sent1, sent2, got].map(|n| n.unwrap_or(u64::MAX));
     assert_eq!(

@@ -180,4 +180,3 @@ pub(crate) fn print_table(rows: &[Row]) {
         line(row);
     }
 }
-

@@ -6,8 +6,8 @@
 //! operation to the last, and checks what the network computed (a wrong count
 //! panics, naming the scenario).
 
-use std::sync::Barrier;
 use std::sync::Arc;
+use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -207,7 +207,9 @@ fn sum_below(n: u64) -> u64 {
 pub(crate) fn mpmc(writers: u64, readers: u64, per_writer: u64) -> Duration {
     let c = Chan::new();
     let total = writers * per_writer;
-    let ready = Arc::new(Barrier::new(usize::try_from(writers + readers + 1).unwrap_or(1)));
+    let ready = Arc::new(Barrier::new(
+        usize::try_from(writers + readers + 1).unwrap_or(1),
+    ));
     let mut procs: Vec<Process<(u64, u64)>> = Vec::new();
     for k in 0..writers {
         let w = c.writer();
@@ -251,7 +253,11 @@ pub(crate) fn mpmc(writers: u64, readers: u64, per_writer: u64) -> Duration {
         .into_iter()
         .flatten()
         .fold((0, 0), |(n, s), (a, b)| (n + a, s + b));
-    assert_eq!((n, sum), (total, sum_below(total)), "parallel mpmc: every message read once");
+    assert_eq!(
+        (n, sum),
+        (total, sum_below(total)),
+        "parallel mpmc: every message read once"
+    );
     end - start
 }
 
@@ -260,7 +266,9 @@ pub(crate) fn mpmc(writers: u64, readers: u64, per_writer: u64) -> Duration {
 pub(crate) fn cb_mpmc(writers: u64, readers: u64, per_writer: u64) -> Duration {
     let (tx, rx) = crossbeam_channel::bounded::<u64>(0);
     let total = writers * per_writer;
-    let ready = Arc::new(Barrier::new(usize::try_from(writers + readers + 1).unwrap_or(1)));
+    let ready = Arc::new(Barrier::new(
+        usize::try_from(writers + readers + 1).unwrap_or(1),
+    ));
     let mut senders = Vec::new();
     for k in 0..writers {
         let tx = tx.clone();
@@ -268,7 +276,8 @@ pub(crate) fn cb_mpmc(writers: u64, readers: u64, per_writer: u64) -> Duration {
         senders.push(thread::spawn(move || {
             ready.wait();
             for i in 0..per_writer {
-                tx.send(k * per_writer + i).expect("crossbeam mpmc: receivers gone");
+                tx.send(k * per_writer + i)
+                    .expect("crossbeam mpmc: receivers gone");
             }
         }));
     }
@@ -300,6 +309,10 @@ pub(crate) fn cb_mpmc(writers: u64, readers: u64, per_writer: u64) -> Duration {
         sum += b;
     }
     let el = start.elapsed();
-    assert_eq!((n, sum), (total, sum_below(total)), "crossbeam mpmc: every message read once");
+    assert_eq!(
+        (n, sum),
+        (total, sum_below(total)),
+        "crossbeam mpmc: every message read once"
+    );
     el
 }

@@ -1238,7 +1238,10 @@ mod tests {
         let _ = h.try_write(1, &mut log);
         let _ = h.try_write(2, &mut log);
         h.poison(Side::Write, &mut log);
-        assert_eq!(h.try_write(3, &mut log), TryWrite::Failed(Failure::Poisoned, 3));
+        assert_eq!(
+            h.try_write(3, &mut log),
+            TryWrite::Failed(Failure::Poisoned, 3)
+        );
         assert!(!h.is_poisoned());
         assert_eq!(h.try_read(&mut log), TryRead::Done(1));
         assert_eq!(h.try_read(&mut log), TryRead::Done(2));

