@@ -1041,43 +1041,16 @@ impl Node {
         if guard.offer.node != self.me {
             return self.bad(from, format!("redirect of {guard}, not owned here"));
         }
-        let op = match m.op {
-            w @ HomeOp::Withdraw { .. } => w,
-            _ if !self.offers.is_live(&guard) => return,
-            HomeOp::Read {
-                guard,
-                needs_claim,
-                ack,
-            } => {
-                if ack {
-                    // The old home answered: the guard was not ready there.
-                    self.offers.ack(guard, self.now, &mut self.fx);
-                }
-                HomeOp::Read {
-                    guard,
-                    needs_claim,
-                    ack: false,
-                }
-            }
-            HomeOp::Write {
-                guard,
-                needs_claim,
-                ack,
-                value,
-            } => {
-                if ack {
-                    self.offers.ack(guard, self.now, &mut self.fx);
-                }
-                HomeOp::Write {
-                    guard,
-                    needs_claim,
-                    ack: false,
-                    value,
-                }
-            }
-            op => op,
-        };
-        if matches!(op, HomeOp::Withdraw { .. }) || self.offers.is_live(&guard) {
+        let mut op = m.op;
+        let withdraw = matches!(op, HomeOp::Withdraw { .. });
+        if !withdraw && !self.offers.is_live(&guard) {
+            return;
+        }
+        if op.take_ack() {
+            // The old home answered: the guard was not ready there.
+            self.offers.ack(guard, self.now, &mut self.fx);
+        }
+        if withdraw || self.offers.is_live(&guard) {
             self.send_to_home(m.channel, op);
         }
     }

@@ -98,6 +98,15 @@ pub enum HomeOp {
 }
 
 impl HomeOp {
+    /// Clears the `ack` request of a read or write post; returns whether it
+    /// was set.
+    pub fn take_ack(&mut self) -> bool {
+        match self {
+            HomeOp::Read { ack, .. } | HomeOp::Write { ack, .. } => std::mem::take(ack),
+            _ => false,
+        }
+    }
+
     /// The guard or control operation this operation is about.
     pub fn guard(&self) -> GuardRef {
         match self {

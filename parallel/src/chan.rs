@@ -14,7 +14,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use csp_netproto::home::{ChannelHome, Failure, Offer, Side, TryRead, TryWrite};
+use csp_netproto::home::{ChannelHome, Failure, Side, TryRead, TryWrite};
 use csp_runtime::{ChanOps, ChannelSpec, Direction, Error, Message, Result};
 
 use crate::party::{LocalParty, Wakes};
@@ -162,15 +162,7 @@ impl<T: Message> ChanOps<T> for ParChan<T> {
                 }
                 TryRead::NotReady => {
                     let waiter = Waiter::current();
-                    home.wait_read(Offer {
-                        party: LocalParty {
-                            waiter: Arc::clone(&waiter),
-                            guard: 0,
-                            alt: false,
-                            slot: slot_ptr,
-                        },
-                        needs_claim: false,
-                    });
+                    home.wait_read(LocalParty::offer(&waiter, 0, false, slot_ptr));
                     waiter
                 }
             }
@@ -217,18 +209,7 @@ impl<T: Message> ChanOps<T> for ParChan<T> {
                 }
                 TryWrite::NotReady(v) => {
                     let waiter = Waiter::current();
-                    home.wait_write(
-                        Offer {
-                            party: LocalParty {
-                                waiter: Arc::clone(&waiter),
-                                guard: 0,
-                                alt: false,
-                                slot: slot_ptr,
-                            },
-                            needs_claim: false,
-                        },
-                        v,
-                    );
+                    home.wait_write(LocalParty::offer(&waiter, 0, false, slot_ptr), v);
                     waiter
                 }
             }

@@ -33,7 +33,7 @@
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use csp_netproto::home::{Claim, Outcome, Parties};
+use csp_netproto::home::{Claim, Offer, Outcome, Parties};
 
 use crate::waiter::{Selected, Waiter};
 
@@ -58,6 +58,27 @@ pub(crate) struct LocalParty<T> {
 // that was sent to the owner's thread, as a channel does. Moving or dropping
 // a `LocalParty` never dereferences the pointer.
 unsafe impl<T: Send> Send for LocalParty<T> {}
+
+impl<T> LocalParty<T> {
+    /// The offer of `waiter`'s guard `guard` with slot `slot`: an Alt guard
+    /// (`alt`) needs a claim, a plain read or write does not.
+    pub(crate) fn offer(
+        waiter: &Arc<Waiter>,
+        guard: usize,
+        alt: bool,
+        slot: NonNull<Option<T>>,
+    ) -> Offer<LocalParty<T>> {
+        Offer {
+            party: LocalParty {
+                waiter: Arc::clone(waiter),
+                guard,
+                alt,
+                slot,
+            },
+            needs_claim: alt,
+        }
+    }
+}
 
 impl<T> std::fmt::Debug for LocalParty<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -239,15 +260,7 @@ mod tests {
         alt: bool,
         slot: &mut Option<String>,
     ) -> Offer<LocalParty<String>> {
-        Offer {
-            party: LocalParty {
-                waiter: Arc::clone(w),
-                guard,
-                alt,
-                slot: NonNull::from(slot),
-            },
-            needs_claim: alt,
-        }
+        LocalParty::offer(w, guard, alt, NonNull::from(slot))
     }
 
     #[test]

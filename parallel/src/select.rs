@@ -35,7 +35,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use csp_netproto::home::{Offer, TryRead, TryWrite};
+use csp_netproto::home::{TryRead, TryWrite};
 use csp_runtime::{Direction, Error, Message, Result};
 
 use crate::chan::{ChanInner, ParChan, error, side};
@@ -135,16 +135,7 @@ impl<T: Message> GuardOps for ChanInner<T> {
         }
         for (_, r) in regs {
             let slot = r.slot.cast::<Option<T>>();
-            let party = LocalParty {
-                waiter: Arc::clone(waiter),
-                guard: r.guard,
-                alt: true,
-                slot,
-            };
-            let offer = Offer {
-                party,
-                needs_claim: true,
-            };
+            let offer = LocalParty::offer(waiter, r.guard, true, slot);
             match r.dir {
                 Direction::Read => home.wait_read(offer),
                 Direction::Write => {
